@@ -1,0 +1,442 @@
+/**
+ * The meshrtc signaling server: rooms of peers with versioned membership views, and relaying of connection-setup
+ * messages between members of one room. One WebSocket per peer; the wire protocol lives in
+ * `src/signaling/messages.ts`. The same HTTP port answers `GET /health`; an optional UDP port answers STUN
+ * Binding requests (see `stun.ts`).
+ *
+ * Rules, in one place:
+ * - A room exists while it has members. Every change (join, leave, capability update, disconnect) gives the room a
+ *   new version and sends the full view to every member. Versions come from one per-process counter, so they
+ *   grow strictly within a room even when a room is emptied and re-created; `epoch` names the process.
+ * - A join with an id already present replaces the old session when its incarnation is higher or equal (equal:
+ *   the same peer reconnecting before the server noticed its old socket died); the old socket gets an error
+ *   `replaced` and close code 4000. A lower incarnation is refused (`stale-incarnation`).
+ * - Malformed input gets an `error` message and close 1008 for that socket only; frames above `maxMessageBytes`
+ *   are closed by `ws` with 1009. A signal to a peer that is not in the sender's room gets an `unknown-peer`
+ *   error; the socket stays open.
+ * - Liveness: every `pingIntervalMs` each socket is pinged; a socket with two unanswered pings is terminated and
+ *   leaves its room, so a vanished peer is gone within about 3 x `pingIntervalMs`.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { isIPv6 } from 'node:net';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { systemClock, type Clock, type Timer } from '../src/clock/clock.js';
+import type { PeerInfo } from '../src/membership/types.js';
+import { cryptoRandom, randomId, type Random } from '../src/random.js';
+import {
+  MAX_CLIENT_MESSAGE_BYTES,
+  PROTOCOL_VERSION,
+  encodeMessage,
+  parseClientMessage,
+  reasonOf,
+  type ClientMessage,
+  type JoinMessage,
+  type ServerMessage,
+  type SignalingReason,
+} from '../src/signaling/messages.js';
+import { jsonLinesLogger, silentLogger, type LogLevel, type Logger } from './logger.js';
+import { startStunServer, type StunServer } from './stun.js';
+
+/** Close code sent to a session replaced by a newer session of the same peer id. */
+export const CLOSE_REPLACED = 4000;
+/** Close code for protocol and policy violations. */
+export const CLOSE_POLICY = 1008;
+
+/** Options of {@link createSignalingServer}. */
+export interface SignalingServerOptions {
+  /** TCP port for WebSocket and HTTP; 0 (default) picks a free one. */
+  port?: number;
+  /** Interface to bind (default `'127.0.0.1'`). */
+  host?: string;
+  /** Largest client frame in bytes (default and usual value 65536); larger frames close the socket with 1009. */
+  maxMessageBytes?: number;
+  /** WebSocket ping period (default 5000 ms); two missed pongs terminate the socket. */
+  pingIntervalMs?: number;
+  /** A socket that has not joined within this time is closed (default 10000 ms). */
+  joinTimeoutMs?: number;
+  /** Most members of one room (default 256); further joins get `room-full`. */
+  maxPeersPerRoom?: number;
+  /** A socket with more unsent bytes than this is a slow consumer and is terminated (default 4 MiB). */
+  maxBufferedBytes?: number;
+  /** Structured logs; default: JSON lines (info and above) on stderr; `false` silences. */
+  logger?: Logger | false;
+  /** Source of timers (default the system clock). */
+  clock?: Clock;
+  /** Source of the server epoch (default the platform CSPRNG). */
+  random?: Random;
+  /** Also answer STUN Binding requests on UDP (same host); `{}` picks a free port. Default: off. */
+  stun?: { port?: number } | false;
+}
+
+/** A room as the server sees it (a copy, for tests and inspection). */
+export interface RoomSnapshot {
+  readonly room: string;
+  readonly version: number;
+  readonly peers: readonly PeerInfo[];
+}
+
+/** A running signaling server. */
+export interface SignalingServer {
+  /** `ws://host:port`. */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  /** The UDP port of the STUN responder, when enabled. */
+  readonly stunPort?: number;
+  /** Identifies this server process; included in `welcome` and `view`. */
+  readonly epoch: string;
+  /** A snapshot of all rooms, sorted by name, peers sorted by id. */
+  rooms(): RoomSnapshot[];
+  /** Closes every session (close code 1001), the listeners and the STUN socket. Idempotent. */
+  close(): Promise<void>;
+}
+
+interface Room {
+  readonly name: string;
+  version: number;
+  readonly members: Map<string, Session>;
+}
+
+interface Session {
+  readonly serial: number;
+  readonly ws: WebSocket;
+  readonly remote: string;
+  missedPongs: number;
+  member: { readonly room: Room; peer: PeerInfo } | undefined;
+  joinTimer: Timer | undefined;
+  closing: boolean;
+}
+
+/** Starts a signaling server; resolves once it listens (and its STUN socket is bound, when enabled). */
+export async function createSignalingServer(options: SignalingServerOptions = {}): Promise<SignalingServer> {
+  const host = options.host ?? '127.0.0.1';
+  const maxMessageBytes = options.maxMessageBytes ?? MAX_CLIENT_MESSAGE_BYTES;
+  const pingIntervalMs = options.pingIntervalMs ?? 5000;
+  const joinTimeoutMs = options.joinTimeoutMs ?? 10_000;
+  const maxPeersPerRoom = options.maxPeersPerRoom ?? 256;
+  const maxBufferedBytes = options.maxBufferedBytes ?? 4 * 1024 * 1024;
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger === false ? silentLogger : (options.logger ?? jsonLinesLogger());
+  const epoch = randomId(options.random ?? cryptoRandom, 16);
+  for (const [name, value] of Object.entries({ maxMessageBytes, pingIntervalMs, joinTimeoutMs, maxPeersPerRoom, maxBufferedBytes })) {
+    if (!Number.isSafeInteger(value) || value <= 0) throw new RangeError(`${name} must be a positive integer`);
+  }
+
+  const rooms = new Map<string, Room>();
+  const sessions = new Set<Session>();
+  let versionCounter = 0;
+  let serial = 0;
+  let shuttingDown = false;
+
+  const log = (level: LogLevel, event: string, fields: Record<string, unknown> = {}): void => {
+    try {
+      logger({ level, event, ...fields });
+    } catch {
+      // a broken logger must not break the server
+    }
+  };
+
+  const send = (session: Session, message: ServerMessage | string): void => {
+    const ws = session.ws;
+    if (ws.readyState !== WebSocket.OPEN) return;
+    if (ws.bufferedAmount > maxBufferedBytes) {
+      // The close event removes the session; terminating (not removing) here keeps broadcasts re-entrancy free.
+      log('warn', 'slow-consumer', { conn: session.serial, buffered: ws.bufferedAmount });
+      ws.terminate();
+      return;
+    }
+    ws.send(typeof message === 'string' ? message : encodeMessage(message));
+  };
+
+  const viewOf = (room: Room): ServerMessage => ({
+    type: 'view',
+    room: room.name,
+    epoch,
+    version: room.version,
+    peers: [...room.members.values()]
+      .map((s) => s.member!.peer)
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
+  });
+
+  /** Gives `room` a new version and sends the view to every member (or forgets the room once empty). */
+  const changed = (room: Room): void => {
+    room.version = ++versionCounter;
+    if (room.members.size === 0) {
+      rooms.delete(room.name);
+      log('info', 'room-closed', { room: room.name });
+      return;
+    }
+    if (shuttingDown) return;
+    const text = encodeMessage(viewOf(room));
+    for (const member of room.members.values()) send(member, text);
+  };
+
+  /** Removes the session from its room (if it is still the current session of its peer id). */
+  const detach = (session: Session, why: string): void => {
+    const member = session.member;
+    session.member = undefined;
+    if (member === undefined || member.room.members.get(member.peer.id) !== session) return;
+    member.room.members.delete(member.peer.id);
+    log('info', 'peer-left', { conn: session.serial, room: member.room.name, peer: member.peer.id, why });
+    changed(member.room);
+  };
+
+  /** Sends an error, leaves the room and closes the socket. */
+  const refuse = (session: Session, code: SignalingReason, message: string, closeCode = CLOSE_POLICY): void => {
+    if (session.closing) return;
+    log('warn', 'refused', { conn: session.serial, remote: session.remote, code, message });
+    send(session, { type: 'error', code, message });
+    session.closing = true;
+    session.joinTimer?.cancel();
+    detach(session, code);
+    session.ws.close(closeCode, code);
+  };
+
+  const onJoin = (session: Session, msg: JoinMessage): void => {
+    if (session.member !== undefined) return refuse(session, 'already-joined', 'this socket already joined a room');
+    if (msg.protocol !== PROTOCOL_VERSION) {
+      return refuse(session, 'unsupported-protocol', `protocol ${msg.protocol} is not supported (server speaks ${PROTOCOL_VERSION})`);
+    }
+    const peer = msg.peer;
+    let room = rooms.get(msg.room);
+    const existing = room?.members.get(peer.id);
+    if (room !== undefined && existing?.member !== undefined) {
+      const old = existing.member.peer;
+      if (peer.incarnation < old.incarnation) {
+        return refuse(session, 'stale-incarnation', `peer ${peer.id} is present with incarnation ${old.incarnation} > ${peer.incarnation}`);
+      }
+      existing.member = undefined;
+      refuse(existing, 'replaced', `replaced by a new session of peer ${peer.id} (incarnation ${peer.incarnation})`, CLOSE_REPLACED);
+      room.members.set(peer.id, session);
+      session.member = { room, peer };
+      joined(session, room);
+      log('info', 'peer-replaced', { conn: session.serial, old: existing.serial, room: room.name, peer: peer.id, incarnation: peer.incarnation });
+      // An identical announcement changes nothing for the others: only the newcomer needs the view.
+      if (samePeer(old, peer)) send(session, viewOf(room));
+      else changed(room);
+      return;
+    }
+    if (room !== undefined && room.members.size >= maxPeersPerRoom) {
+      return refuse(session, 'room-full', `room ${msg.room} has ${maxPeersPerRoom} members`);
+    }
+    if (room === undefined) {
+      room = { name: msg.room, version: 0, members: new Map() };
+      rooms.set(room.name, room);
+      log('info', 'room-opened', { room: room.name });
+    }
+    room.members.set(peer.id, session);
+    session.member = { room, peer };
+    joined(session, room);
+    log('info', 'peer-joined', { conn: session.serial, room: room.name, peer: peer.id, incarnation: peer.incarnation, kind: peer.kind });
+    changed(room);
+  };
+
+  const joined = (session: Session, room: Room): void => {
+    session.joinTimer?.cancel();
+    session.joinTimer = undefined;
+    send(session, { type: 'welcome', protocol: PROTOCOL_VERSION, epoch, room: room.name, peerId: session.member!.peer.id, pingIntervalMs });
+  };
+
+  const onMessage = (session: Session, data: RawData, isBinary: boolean): void => {
+    session.missedPongs = 0;
+    if (session.closing || shuttingDown) return;
+    if (isBinary) return refuse(session, 'not-text', 'binary frames are not supported');
+    let msg: ClientMessage;
+    try {
+      msg = parseClientMessage(rawText(data), { maxChars: maxMessageBytes });
+    } catch (err) {
+      return refuse(session, (reasonOf(err) ?? 'invalid-field') as SignalingReason, err instanceof Error ? err.message : String(err));
+    }
+    if (msg.type === 'join') return onJoin(session, msg);
+    if (msg.type === 'ping') return send(session, { type: 'pong' });
+    const member = session.member;
+    if (member === undefined) {
+      if (msg.type === 'leave') return void session.ws.close(1000, 'left');
+      return refuse(session, 'not-joined', `"${msg.type}" before "join"`);
+    }
+    switch (msg.type) {
+      case 'capabilities':
+        member.peer = { ...member.peer, capabilities: msg.capabilities };
+        log('info', 'capabilities', { conn: session.serial, room: member.room.name, peer: member.peer.id, capabilities: msg.capabilities });
+        return changed(member.room);
+      case 'signal': {
+        const target = member.room.members.get(msg.to);
+        if (target === undefined) {
+          log('debug', 'signal-unknown-peer', { conn: session.serial, room: member.room.name, from: member.peer.id, to: msg.to });
+          return send(session, { type: 'error', code: 'unknown-peer', message: `no peer ${msg.to} in room ${member.room.name}`, peer: msg.to });
+        }
+        return send(target, { type: 'signal', from: member.peer.id, data: msg.data });
+      }
+      case 'leave':
+        session.closing = true;
+        detach(session, 'leave');
+        return void session.ws.close(1000, 'left');
+    }
+  };
+
+  const http: Server = createServer((req, res) => onHttp(req, res));
+  const wss = new WebSocketServer({ server: http, maxPayload: maxMessageBytes, perMessageDeflate: false, clientTracking: false });
+
+  const onHttp = (req: IncomingMessage, res: ServerResponse): void => {
+    const path = (req.url ?? '/').split('?')[0];
+    const reply = (status: number, body: unknown, headers: Record<string, string> = {}): void => {
+      res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers });
+      res.end(req.method === 'HEAD' ? undefined : JSON.stringify(body));
+    };
+    if (path !== '/health') return reply(404, { ok: false, error: 'not found' });
+    if (req.method !== 'GET' && req.method !== 'HEAD') return reply(405, { ok: false, error: 'method not allowed' }, { allow: 'GET, HEAD' });
+    let peers = 0;
+    for (const room of rooms.values()) peers += room.members.size;
+    reply(200, { ok: true, rooms: rooms.size, peers });
+  };
+
+  wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
+    const session: Session = {
+      serial: ++serial,
+      ws,
+      remote: `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`,
+      missedPongs: 0,
+      member: undefined,
+      joinTimer: undefined,
+      closing: false,
+    };
+    if (shuttingDown) return void ws.close(1001, 'server-closing');
+    sessions.add(session);
+    log('debug', 'connected', { conn: session.serial, remote: session.remote });
+    session.joinTimer = clock.setTimeout(() => {
+      if (session.member === undefined) refuse(session, 'join-timeout', `no join within ${joinTimeoutMs} ms`);
+    }, joinTimeoutMs);
+    ws.on('message', (data, isBinary) => onMessage(session, data, isBinary));
+    ws.on('pong', () => {
+      session.missedPongs = 0;
+    });
+    ws.on('error', (err: Error & { code?: string }) => {
+      // ws closes the socket itself after protocol errors (1009 too big, 1007 bad UTF-8, ...).
+      log('warn', 'socket-error', { conn: session.serial, remote: session.remote, code: err.code, error: err.message });
+    });
+    ws.on('close', (code: number) => {
+      sessions.delete(session);
+      session.closing = true;
+      session.joinTimer?.cancel();
+      log('debug', 'disconnected', { conn: session.serial, code });
+      detach(session, `close ${code}`);
+    });
+  });
+  wss.on('error', (err) => log('error', 'server-error', { error: err.message }));
+  http.on('clientError', (err, socket) => {
+    log('debug', 'http-client-error', { error: err.message });
+    socket.destroy();
+  });
+
+  const liveness = clock.setInterval(() => {
+    for (const session of sessions) {
+      if (session.missedPongs >= 2) {
+        log('info', 'liveness-timeout', { conn: session.serial, remote: session.remote, peer: session.member?.peer.id });
+        session.closing = true;
+        detach(session, 'liveness-timeout');
+        session.ws.terminate();
+        continue;
+      }
+      session.missedPongs++;
+      if (session.ws.readyState === WebSocket.OPEN) session.ws.ping();
+    }
+  }, pingIntervalMs);
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      http.once('error', reject);
+      http.listen(options.port ?? 0, host, () => {
+        http.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    liveness.cancel();
+    wss.close();
+    throw err;
+  }
+  const address = http.address();
+  const port = typeof address === 'object' && address !== null ? address.port : (options.port ?? 0);
+
+  let stun: StunServer | undefined;
+  if (options.stun !== undefined && options.stun !== false) {
+    try {
+      stun = await startStunServer({
+        host,
+        port: options.stun.port ?? 0,
+        onEvent: (event, info) => log(event === 'error' ? 'warn' : 'debug', `stun-${event}`, info),
+      });
+    } catch (err) {
+      liveness.cancel();
+      wss.close();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+      throw err;
+    }
+  }
+
+  const url = `ws://${isIPv6(host) ? `[${host}]` : host}:${port}`;
+  log('info', 'listening', { url, epoch, stunPort: stun?.port });
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      shuttingDown = true;
+      liveness.cancel();
+      for (const session of sessions) {
+        session.joinTimer?.cancel();
+        session.closing = true;
+        session.ws.close(1001, 'server-closing');
+      }
+      // Give clients a moment to answer the close frame, then cut whatever is left.
+      await new Promise<void>((resolve) => {
+        const deadline = clock.setTimeout(done, 1000);
+        const poll = clock.setInterval(() => sessions.size === 0 && done(), 10);
+        function done(): void {
+          deadline.cancel();
+          poll.cancel();
+          resolve();
+        }
+        if (sessions.size === 0) done();
+      });
+      for (const session of sessions) session.ws.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+      await stun?.close();
+      rooms.clear();
+      log('info', 'closed', { url });
+    })());
+
+  const server: SignalingServer = {
+    url,
+    host,
+    port,
+    epoch,
+    rooms: () =>
+      [...rooms.values()]
+        .sort((a, b) => (a.name < b.name ? -1 : 1))
+        .map((room) => {
+          const view = viewOf(room) as { peers: readonly PeerInfo[] };
+          return { room: room.name, version: room.version, peers: view.peers };
+        }),
+    close,
+  };
+  return stun === undefined ? server : { ...server, stunPort: stun.port };
+}
+
+function rawText(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data).toString('utf8');
+}
+
+function samePeer(a: PeerInfo, b: PeerInfo): boolean {
+  return (
+    a.id === b.id &&
+    a.incarnation === b.incarnation &&
+    a.kind === b.kind &&
+    a.weight === b.weight &&
+    a.capabilities.length === b.capabilities.length &&
+    a.capabilities.every((c, i) => c === b.capabilities[i])
+  );
+}

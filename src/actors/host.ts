@@ -1,0 +1,404 @@
+/**
+ * The actors that are active on this peer. Each activation is a small state machine
+ * (activating -> active -> deactivating -> gone; a failed activation goes straight to gone, so the next message
+ * starts a fresh one) with its own FIFO mailbox: one message at a time per actor, and a slow actor never stalls
+ * another. Idle actors are passivated by a sweep that runs on the injected clock.
+ */
+import type { Clock, Timer } from '../clock/clock.js';
+import { meshError, MeshError } from '../errors.js';
+import type { ActorAddress, DeactivationReason, Emitter } from '../monitoring/events.js';
+import type { ActorContext, ActorDefinition, AnyActorDefinition, Handler, MeshCaller } from './define.js';
+
+/** Activation states. */
+export const Status = { Activating: 0, Active: 1, Deactivating: 2, Gone: 3 } as const;
+/** One activation state. */
+export type Status = (typeof Status)[keyof typeof Status];
+
+/** One message waiting in (or delivered through) a mailbox. */
+export interface Envelope {
+  readonly op: string;
+  readonly arg: unknown;
+  /** Receives the reply; absent for casts. */
+  readonly resolve: ((reply: unknown) => void) | undefined;
+  /** Receives the error; for casts, errors go to the `handler:error` event only. */
+  readonly reject: ((error: MeshError) => void) | undefined;
+  /** Set by the caller when it stopped waiting (timeout, abort): the handler is then not run. */
+  cancelled: boolean;
+  /** Clock time after which the message is dropped unrun (its caller has given up). */
+  readonly deadline: number | undefined;
+}
+
+/** One actor active (or activating, or deactivating) on this peer. */
+export class Activation implements ActorContext<unknown> {
+  readonly address: ActorAddress;
+  readonly peerId: string;
+  readonly mesh: MeshCaller;
+  readonly def: ActorDefinition<unknown>;
+  state: unknown = undefined;
+  status: Status = Status.Activating as Status;
+  /** A handler is running. */
+  busy = false;
+  /** Messages waiting; allocated on first need. */
+  queue: Envelope[] | undefined = undefined;
+  /** Sweep tick of the last message. */
+  lastTick: number;
+  /** Why a deactivation was requested. */
+  reason: DeactivationReason = 'idle';
+
+  constructor(address: ActorAddress, def: ActorDefinition<unknown>, host: ActorHost, tick: number) {
+    this.address = address;
+    this.def = def;
+    this.peerId = host.peerId;
+    this.mesh = host.mesh;
+    this.lastTick = tick;
+  }
+}
+
+/** Options of an {@link ActorHost}. */
+export interface ActorHostOptions {
+  peerId: string;
+  mesh: MeshCaller;
+  clock: Clock;
+  emitter: Emitter;
+  definitions: readonly AnyActorDefinition[];
+  idleTimeoutMs: number;
+  mailboxLimit: number;
+}
+
+type TypeMap = Map<string, Activation>;
+
+/** The registry and scheduler of this peer's activations. */
+export class ActorHost {
+  readonly peerId: string;
+  readonly mesh: MeshCaller;
+  readonly #clock: Clock;
+  readonly #emitter: Emitter;
+  readonly #defs = new Map<string, ActorDefinition<unknown>>();
+  readonly #defaultIdleMs: number;
+  readonly #mailboxLimit: number;
+  /** capability -> type -> id -> activation. Nested maps avoid building a key string per message. */
+  readonly #actors = new Map<string, Map<string, TypeMap>>();
+  #count = 0;
+  #tick = 0;
+  readonly #sweepMs: number;
+  #sweeper: Timer | undefined;
+
+  constructor(options: ActorHostOptions) {
+    this.peerId = options.peerId;
+    this.mesh = options.mesh;
+    this.#clock = options.clock;
+    this.#emitter = options.emitter;
+    this.#defaultIdleMs = options.idleTimeoutMs;
+    this.#mailboxLimit = options.mailboxLimit;
+    let minIdle = options.idleTimeoutMs;
+    for (const def of options.definitions as ReadonlyArray<ActorDefinition<unknown>>) {
+      if (this.#defs.has(def.type)) throw meshError('InvalidArgument', `actor type ${def.type} defined twice`);
+      this.#defs.set(def.type, def);
+      if (def.idleTimeoutMs !== undefined) minIdle = Math.min(minIdle, def.idleTimeoutMs);
+    }
+    this.#sweepMs = Math.min(1000, Math.max(5, Math.floor(minIdle / 4)));
+  }
+
+  /** Number of activations (any state but gone). */
+  get size(): number {
+    return this.#count;
+  }
+
+  /** The actor types this host can run. */
+  get types(): string[] {
+    return [...this.#defs.keys()];
+  }
+
+  /** Whether this host has a definition for `type`. */
+  hasType(type: string): boolean {
+    return this.#defs.has(type);
+  }
+
+  /** The activation of an address, if any. */
+  get(capability: string, type: string, id: string): Activation | undefined {
+    return this.#actors.get(capability)?.get(type)?.get(id);
+  }
+
+  /** Every activation (a snapshot). */
+  list(): Activation[] {
+    const out: Activation[] = [];
+    for (const types of this.#actors.values()) for (const ids of types.values()) for (const a of ids.values()) out.push(a);
+    return out;
+  }
+
+  /**
+   * Runs a message on an idle, active actor right now. Returns the reply, or a promise of it when the handler
+   * is async. The caller must have checked `act.status === Active && !act.busy && act.queue` empty.
+   */
+  invokeNow(act: Activation, op: string, arg: unknown): unknown {
+    const handler = act.def.handlers[op] as Handler<unknown> | undefined;
+    if (handler === undefined) throw unknownHandler(act, op);
+    act.lastTick = this.#tick;
+    act.busy = true;
+    let result: unknown;
+    try {
+      result = handler(act.state, arg, act);
+    } catch (error) {
+      act.busy = false;
+      this.#drain(act);
+      throw this.#handlerFailed(act, error);
+    }
+    if (isThenable(result)) {
+      return Promise.resolve(result).then(
+        (reply) => {
+          act.busy = false;
+          this.#drain(act);
+          return reply;
+        },
+        (error: unknown) => {
+          act.busy = false;
+          this.#drain(act);
+          throw this.#handlerFailed(act, error);
+        },
+      );
+    }
+    act.busy = false;
+    if (act.queue !== undefined && act.queue.length > 0) this.#drain(act);
+    return result;
+  }
+
+  /**
+   * Delivers a message to an actor, activating it first if needed. The envelope's resolve/reject receive the
+   * outcome. Throws synchronously (typed) for an unknown type or a full mailbox.
+   */
+  deliver(address: ActorAddress, env: Envelope): void {
+    let act = this.get(address.capability, address.type, address.id);
+    if (act === undefined || act.status === Status.Gone) act = this.#activate(address);
+    const limit = act.def.mailboxLimit ?? this.#mailboxLimit;
+    if (act.queue === undefined) act.queue = [];
+    if (act.queue.length >= limit) {
+      throw meshError('MailboxFull', `mailbox of ${fmt(address)} is full (${limit} messages)`, { details: { limit } });
+    }
+    act.queue.push(env);
+    act.lastTick = this.#tick;
+    if (act.status === Status.Active && !act.busy) this.#drain(act);
+  }
+
+  /** Starts deactivating an actor (idle, moved, shutdown). Queued messages are re-delivered after it is gone. */
+  deactivate(act: Activation, reason: DeactivationReason): Promise<void> {
+    if (act.status === Status.Deactivating || act.status === Status.Gone) return Promise.resolve();
+    act.reason = reason;
+    if (act.status === Status.Activating) {
+      // Let the activation finish first; then deactivate.
+      act.status = Status.Deactivating;
+      return Promise.resolve();
+    }
+    act.status = Status.Deactivating;
+    return this.#whenIdle(act).then(() => this.#finishDeactivate(act));
+  }
+
+  /** Starts the idle sweep. */
+  start(): void {
+    this.#sweeper ??= this.#clock.setInterval(() => this.#sweep(), this.#sweepMs);
+  }
+
+  /** Stops the sweep and forgets every activation without running `onDeactivate` (a simulated crash). */
+  abandon(): void {
+    this.#sweeper?.cancel();
+    this.#sweeper = undefined;
+    for (const act of this.list()) {
+      act.status = Status.Gone;
+      act.queue = undefined;
+    }
+    this.#actors.clear();
+    this.#count = 0;
+  }
+
+  /** Deactivates everything and stops the sweep. */
+  async close(): Promise<void> {
+    this.#sweeper?.cancel();
+    this.#sweeper = undefined;
+    await Promise.all(this.list().map((a) => this.deactivate(a, 'shutdown')));
+  }
+
+  #activate(address: ActorAddress): Activation {
+    const def = this.#defs.get(address.type);
+    if (def === undefined) throw meshError('UnknownActorType', `no actor type ${JSON.stringify(address.type)} on peer ${this.peerId}`, { details: { type: address.type } });
+    const act = new Activation(
+      Object.freeze({ capability: address.capability, type: address.type, id: address.id }),
+      def,
+      this,
+      this.#tick,
+    );
+    let types = this.#actors.get(address.capability);
+    if (types === undefined) this.#actors.set(address.capability, (types = new Map()));
+    let ids = types.get(address.type);
+    if (ids === undefined) types.set(address.type, (ids = new Map()));
+    ids.set(address.id, act);
+    this.#count++;
+    const started = this.#emitter.has('actor:activated') ? this.#clock.now() : 0;
+    let pending: void | Promise<void>;
+    try {
+      act.state = def.initialState(address.id);
+      pending = def.onActivate?.(act);
+    } catch (error) {
+      this.#activationFailed(act, error);
+      return act;
+    }
+    if (isThenable(pending)) {
+      Promise.resolve(pending).then(
+        () => this.#activated(act, started),
+        (error: unknown) => this.#activationFailed(act, error),
+      );
+    } else {
+      this.#activated(act, started);
+    }
+    return act;
+  }
+
+  #activated(act: Activation, started: number): void {
+    const deactivateRequested = act.status === Status.Deactivating;
+    act.status = Status.Active;
+    if (this.#emitter.has('actor:activated')) {
+      this.#emitter.emit('actor:activated', { address: act.address, peerId: this.peerId, durationMs: this.#clock.now() - started });
+    }
+    if (deactivateRequested) void this.deactivate(act, act.reason);
+    else this.#drain(act);
+  }
+
+  #activationFailed(act: Activation, cause: unknown): void {
+    this.#remove(act);
+    const error = meshError('ActivationFailed', `activation of ${fmt(act.address)} failed: ${describe(cause)}`, { cause });
+    this.#emitter.emit('actor:activation-failed', { address: act.address, peerId: this.peerId, error });
+    const queued = act.queue ?? [];
+    act.queue = undefined;
+    for (const env of queued) env.reject?.(error);
+  }
+
+  /** Runs queued messages one at a time until the queue is empty or a handler goes async. */
+  #drain(act: Activation): void {
+    const queue = act.queue;
+    while (queue !== undefined && queue.length > 0 && act.status === Status.Active && !act.busy) {
+      const env = queue.shift()!;
+      if (env.cancelled) continue;
+      if (env.deadline !== undefined && this.#clock.now() > env.deadline) {
+        this.#fail(act, env, meshError('Timeout', `call to ${fmt(act.address)} expired in the mailbox`));
+        continue;
+      }
+      const handler = act.def.handlers[env.op] as Handler<unknown> | undefined;
+      if (handler === undefined) {
+        this.#fail(act, env, unknownHandler(act, env.op));
+        continue;
+      }
+      act.busy = true;
+      let result: unknown;
+      try {
+        result = handler(act.state, env.arg, act);
+      } catch (error) {
+        act.busy = false;
+        this.#fail(act, env, this.#handlerFailed(act, error));
+        continue;
+      }
+      if (isThenable(result)) {
+        Promise.resolve(result).then(
+          (reply) => {
+            act.busy = false;
+            env.resolve?.(reply);
+            this.#drain(act);
+          },
+          (error: unknown) => {
+            act.busy = false;
+            this.#fail(act, env, this.#handlerFailed(act, error));
+            this.#drain(act);
+          },
+        );
+        return;
+      }
+      act.busy = false;
+      env.resolve?.(result);
+    }
+    if (!act.busy) this.#idleWaiters.get(act)?.();
+  }
+
+  readonly #idleWaiters = new Map<Activation, () => void>();
+
+  #whenIdle(act: Activation): Promise<void> {
+    if (!act.busy) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#idleWaiters.set(act, () => {
+        this.#idleWaiters.delete(act);
+        resolve();
+      });
+    });
+  }
+
+  async #finishDeactivate(act: Activation): Promise<void> {
+    try {
+      await act.def.onDeactivate?.(act);
+    } catch (error) {
+      this.#emitter.emit('handler:error', { address: act.address, peerId: this.peerId, error: this.#handlerFailed(act, error) });
+    }
+    this.#remove(act);
+    this.#emitter.emit('actor:deactivated', { address: act.address, peerId: this.peerId, reason: act.reason });
+    const queued = act.queue ?? [];
+    act.queue = undefined;
+    if (queued.length > 0) this.#onOrphans?.(act.address, queued);
+  }
+
+  #onOrphans: ((address: ActorAddress, envelopes: Envelope[]) => void) | undefined;
+
+  /**
+   * Sets who receives messages that were queued on an actor when it was deactivated: the mesh re-routes them
+   * (to a fresh activation here, or to the new owner).
+   */
+  onOrphans(fn: (address: ActorAddress, envelopes: Envelope[]) => void): void {
+    this.#onOrphans = fn;
+  }
+
+  #remove(act: Activation): void {
+    act.status = Status.Gone;
+    const ids = this.#actors.get(act.address.capability)?.get(act.address.type);
+    if (ids?.get(act.address.id) === act) {
+      ids.delete(act.address.id);
+      this.#count--;
+    }
+  }
+
+  #fail(act: Activation, env: Envelope, error: MeshError): void {
+    if (env.reject !== undefined) env.reject(error);
+    else this.#emitter.emit('handler:error', { address: act.address, peerId: this.peerId, error });
+  }
+
+  #handlerFailed(act: Activation, error: unknown): MeshError {
+    if (error instanceof MeshError) return error;
+    const err = meshError('HandlerFailed', `handler of ${fmt(act.address)} threw: ${describe(error)}`, { cause: error });
+    if (this.#emitter.has('handler:error')) this.#emitter.emit('handler:error', { address: act.address, peerId: this.peerId, error: err });
+    return err;
+  }
+
+  #sweep(): void {
+    this.#tick++;
+    const now = this.#tick;
+    for (const types of this.#actors.values()) {
+      for (const ids of types.values()) {
+        for (const act of ids.values()) {
+          if (act.status !== Status.Active || act.busy || (act.queue !== undefined && act.queue.length > 0)) continue;
+          const idleMs = (now - act.lastTick) * this.#sweepMs;
+          if (idleMs >= (act.def.idleTimeoutMs ?? this.#defaultIdleMs)) void this.deactivate(act, 'idle');
+        }
+      }
+    }
+  }
+}
+
+function unknownHandler(act: Activation, op: string): MeshError {
+  return meshError('UnknownHandler', `actor type ${act.address.type} has no handler ${JSON.stringify(op)}`, { details: { op } });
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && typeof v === 'object' && typeof (v as { then?: unknown }).then === 'function';
+}
+
+function describe(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** Formats an address for messages. */
+export function fmt(a: ActorAddress): string {
+  return `${a.capability}/${a.type}/${a.id}`;
+}

@@ -1,0 +1,59 @@
+/**
+ * The peer-to-peer actor protocol: four frame shapes, encoded as MessagePack arrays by the codec and validated
+ * on receipt. Anything that does not match is dropped and counted (`protocol:dropped`), never thrown into the
+ * transport.
+ */
+import { meshError, type WireError } from '../errors.js';
+
+/** Frame kinds. */
+export const Kind = { Call: 1, Cast: 2, Reply: 3, Error: 4 } as const;
+
+/** A call: `[1, requestId, capability, type, id, op, arg, view, idempotencyKey, ttlMs]`. */
+export type CallFrame = [1, number, string, string, string, string, unknown, number, string, number];
+/** A cast: `[2, capability, type, id, op, arg, view, hops]`. */
+export type CastFrame = [2, string, string, string, string, unknown, number, number];
+/** A reply: `[3, requestId, reply]`. */
+export type ReplyFrame = [3, number, unknown];
+/** An error reply: `[4, requestId, error, view]`. */
+export type ErrorFrame = [4, number, WireError, number];
+/** Any frame. */
+export type Frame = CallFrame | CastFrame | ReplyFrame | ErrorFrame;
+
+const MAX_NAME = 256;
+const MAX_ID = 1024;
+
+function str(v: unknown, max: number): v is string {
+  return typeof v === 'string' && v.length > 0 && v.length <= max;
+}
+
+function uint(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+/** Validates a decoded value as a {@link Frame}; throws a `ProtocolError` saying what is wrong. */
+export function asFrame(v: unknown): Frame {
+  if (!Array.isArray(v) || v.length === 0) throw bad('not a frame array');
+  switch (v[0]) {
+    case Kind.Call:
+      if (v.length !== 10) throw bad('call frame length');
+      if (!uint(v[1]) || !str(v[2], MAX_NAME) || !str(v[3], MAX_NAME) || !str(v[4], MAX_ID) || !str(v[5], MAX_NAME)) throw bad('call frame fields');
+      if (!uint(v[7]) || !str(v[8], MAX_ID) || !uint(v[9])) throw bad('call frame fields');
+      return v as CallFrame;
+    case Kind.Cast:
+      if (v.length !== 8) throw bad('cast frame length');
+      if (!str(v[1], MAX_NAME) || !str(v[2], MAX_NAME) || !str(v[3], MAX_ID) || !str(v[4], MAX_NAME) || !uint(v[6]) || !uint(v[7])) throw bad('cast frame fields');
+      return v as CastFrame;
+    case Kind.Reply:
+      if (v.length !== 3 || !uint(v[1])) throw bad('reply frame');
+      return v as ReplyFrame;
+    case Kind.Error:
+      if (v.length !== 4 || !uint(v[1]) || !uint(v[3]) || typeof v[2] !== 'object' || v[2] === null) throw bad('error frame');
+      return v as ErrorFrame;
+    default:
+      throw bad(`unknown frame kind ${String(v[0])}`);
+  }
+}
+
+function bad(reason: string): Error {
+  return meshError('ProtocolError', `malformed actor frame: ${reason}`, { details: { reason } });
+}
