@@ -44,6 +44,8 @@ export class Activation implements ActorContext<unknown> {
   lastTick: number;
   /** Why a deactivation was requested. */
   reason: DeactivationReason = 'idle';
+  /** Why the activation failed, once it has. */
+  failure: MeshError | undefined = undefined;
 
   constructor(address: ActorAddress, def: ActorDefinition<unknown>, host: ActorHost, tick: number) {
     this.address = address;
@@ -216,15 +218,18 @@ export class ActorHost {
     await Promise.all(this.list().map((a) => this.deactivate(a, 'shutdown')));
   }
 
+  /**
+   * Starts an activation (the caller checked there is none). With a synchronous `initialState` and no async
+   * `onActivate` it is active on return; if it failed, its status is `Gone` and `failure` says why.
+   */
+  activate(address: ActorAddress): Activation {
+    return this.#activate(address);
+  }
+
   #activate(address: ActorAddress): Activation {
     const def = this.#defs.get(address.type);
     if (def === undefined) throw meshError('UnknownActorType', `no actor type ${JSON.stringify(address.type)} on peer ${this.peerId}`, { details: { type: address.type } });
-    const act = new Activation(
-      Object.freeze({ capability: address.capability, type: address.type, id: address.id }),
-      def,
-      this,
-      this.#tick,
-    );
+    const act = new Activation({ capability: address.capability, type: address.type, id: address.id }, def, this, this.#tick);
     let types = this.#actors.get(address.capability);
     if (types === undefined) this.#actors.set(address.capability, (types = new Map()));
     let ids = types.get(address.type);
@@ -264,6 +269,7 @@ export class ActorHost {
   #activationFailed(act: Activation, cause: unknown): void {
     this.#remove(act);
     const error = meshError('ActivationFailed', `activation of ${fmt(act.address)} failed: ${describe(cause)}`, { cause });
+    act.failure = error;
     this.#emitter.emit('actor:activation-failed', { address: act.address, peerId: this.peerId, error });
     const queued = act.queue ?? [];
     act.queue = undefined;

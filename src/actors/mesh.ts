@@ -187,16 +187,25 @@ export class Mesh implements MeshCaller {
    * `UnknownHandler`, `PeerUnavailable`, `RetriesExhausted`, ...
    */
   call<R = unknown>(request: CallRequest, options?: CallOptions): Promise<CallResult<R>> {
-    // Fast path: the actor is active here, idle, and nobody watches call events.
-    if (options === undefined && request.payload !== undefined && !this.#emitter.has('call:completed')) {
-      const act = this.#host.get(request.capability, request.type, request.id);
+    // Fast path: the actor is (or can be made) active here, is idle, and nobody watches call events.
+    const payload = request.payload;
+    if (options === undefined && payload !== undefined && payload !== null && !this.#closed && !this.#emitter.has('call:completed')) {
+      const { capability, type, id } = request;
+      let act = this.#host.get(capability, type, id);
+      if (act === undefined && typeof id === 'string' && id.length > 0 && typeof capability === 'string' && this.#host.hasType(type)) {
+        if (this.#ownerOf(capability, shardFor(id, this.#parts.shardCount)) === this.peerId) {
+          act = this.#host.activate(request);
+          if (act.failure !== undefined) return Promise.reject(act.failure);
+        }
+      }
       if (act !== undefined && act.status === Status.Active && !act.busy && (act.queue === undefined || act.queue.length === 0)) {
         let reply: unknown;
         try {
-          reply = this.#host.invokeNow(act, request.payload.op, request.payload.arg);
+          reply = this.#host.invokeNow(act, payload.op, payload.arg);
         } catch (error) {
           return Promise.reject(error as Error);
         }
+        this.#callsServed++;
         if (reply instanceof Promise) return reply.then((r: unknown) => ({ reply: r as R, peerId: this.peerId }));
         return Promise.resolve({ reply: reply as R, peerId: this.peerId });
       }
@@ -343,7 +352,7 @@ export class Mesh implements MeshCaller {
     if (signal?.aborted) throw aborted(request);
     const started = this.#clock.now();
     const deadline = started + timeoutMs;
-    const key = options?.idempotencyKey ?? `${this.peerId}:${this.#parts.incarnation}:${++this.#keySeq}`;
+    let key = options?.idempotencyKey;
     const { capability, type, id } = request;
     let attempts = 0;
     let target = '';
@@ -355,7 +364,7 @@ export class Mesh implements MeshCaller {
           const reply =
             target === this.peerId
               ? await this.#callLocal(request, deadline, signal)
-              : await this.#callRemote(target, request, key, deadline, signal);
+              : await this.#callRemote(target, request, (key ??= `${this.peerId}:${this.#parts.incarnation}:${++this.#keySeq}`), deadline, signal);
           if (target === this.peerId) this.#callsServed++;
           this.#completed(request, target, started, attempts, undefined);
           return { reply, peerId: target };

@@ -48,6 +48,7 @@ export class MemoryNetwork {
   readonly #links = new Map<string, Link>();
   /** Partition group of each node; nodes without a group are in group 0. */
   #groups = new Map<string, number>();
+  readonly #blocked = new Set<string>();
   #detectTimer: Timer | undefined;
   /** Frames delivered and frames lost, for assertions. */
   readonly stats = { delivered: 0, lost: 0, retransmitted: 0 };
@@ -81,16 +82,25 @@ export class MemoryNetwork {
     this.#detectTimer = this.clock.setTimeout(() => this.#detectPartition(), this.#detectMs);
   }
 
-  /** Removes every partition. */
+  /** Cuts the path between two nodes only (both directions), leaving every other path alone. */
+  cut(a: string, b: string): void {
+    this.#blocked.add(linkKey(a, b));
+    this.#blocked.add(linkKey(b, a));
+    this.#detectTimer?.cancel();
+    this.#detectTimer = this.clock.setTimeout(() => this.#detectPartition(), this.#detectMs);
+  }
+
+  /** Removes every partition and cut. */
   heal(): void {
     this.#groups = new Map();
+    this.#blocked.clear();
     this.#detectTimer?.cancel();
     this.#detectTimer = undefined;
   }
 
   /** Whether `a` can currently reach `b`. */
   canReach(a: string, b: string): boolean {
-    return (this.#groups.get(a) ?? 0) === (this.#groups.get(b) ?? 0);
+    return (this.#groups.get(a) ?? 0) === (this.#groups.get(b) ?? 0) && (this.#blocked.size === 0 || !this.#blocked.has(linkKey(a, b)));
   }
 
   /** Ids of attached, open transports. */
