@@ -228,6 +228,21 @@ describe('signaling server: membership', () => {
     expect(server.rooms()[0]!.peers.map((p) => p.id)).toEqual(['other', 'x']);
   });
 
+  it('numbers views from the wall clock by default, so a restarted server continues above its predecessor', async () => {
+    const t0 = Date.now() * 1000;
+    const first = await start();
+    const a = await join(first, 'room', peer('a'));
+    const v1 = a.views().at(-1)!.version;
+    expect(v1).toBeGreaterThan(t0);
+    expect(Number.isSafeInteger(v1)).toBe(true);
+    await first.close();
+    const second = await start({ port: first.port });
+    const a2 = await join(second, 'room', peer('a'));
+    expect(a2.views().at(-1)!.version).toBeGreaterThan(v1);
+    const fixed = await start({ initialVersion: 41 });
+    expect((await join(fixed, 'room', peer('a'))).views().at(-1)!.version).toBe(42);
+  });
+
   it('refuses joins beyond maxPeersPerRoom, a second join and a wrong protocol', async () => {
     const server = await start({ maxPeersPerRoom: 2 });
     const a = await join(server, 'room', peer('a'));

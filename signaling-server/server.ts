@@ -7,7 +7,11 @@
  * Rules, in one place:
  * - A room exists while it has members. Every change (join, leave, capability update, disconnect) gives the room a
  *   new version and sends the full view to every member. Versions come from one per-process counter, so they
- *   grow strictly within a room even when a room is emptied and re-created; `epoch` names the process.
+ *   grow strictly within a room even when a room is emptied and re-created; `epoch` names the process. The
+ *   counter starts at the wall-clock time in microseconds (`initialVersion`), so a restarted server continues
+ *   above its predecessor and every peer keeps seeing the same version numbers (unless the wall clock stepped
+ *   back or the server made more than a million changes per second; clients still cope, see
+ *   `src/signaling/websocket.ts`).
  * - A join with an id already present replaces the old session when its incarnation is higher or equal (equal:
  *   the same peer reconnecting before the server noticed its old socket died); the old socket gets an error
  *   `replaced` and close code 4000. A lower incarnation is refused (`stale-incarnation`).
@@ -54,6 +58,11 @@ export interface SignalingServerOptions {
   pingIntervalMs?: number;
   /** A socket that has not joined within this time is closed (default 10000 ms). */
   joinTimeoutMs?: number;
+  /**
+   * The counter the view versions count up from (the first view gets `initialVersion + 1`). Default: wall-clock
+   * microseconds at start (`Date.now() * 1000`), which keeps versions growing across restarts.
+   */
+  initialVersion?: number;
   /** Most members of one room (default 256); further joins get `room-full`. */
   maxPeersPerRoom?: number;
   /** A socket with more unsent bytes than this is a slow consumer and is terminated (default 4 MiB). */
@@ -121,10 +130,14 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
   for (const [name, value] of Object.entries({ maxMessageBytes, pingIntervalMs, joinTimeoutMs, maxPeersPerRoom, maxBufferedBytes })) {
     if (!Number.isSafeInteger(value) || value <= 0) throw new RangeError(`${name} must be a positive integer`);
   }
+  const initialVersion = options.initialVersion ?? Date.now() * 1000;
+  if (!Number.isSafeInteger(initialVersion) || initialVersion < 0 || initialVersion > Number.MAX_SAFE_INTEGER / 2) {
+    throw new RangeError('initialVersion must be a non-negative safe integer');
+  }
 
   const rooms = new Map<string, Room>();
   const sessions = new Set<Session>();
-  let versionCounter = 0;
+  let versionCounter = initialVersion;
   let serial = 0;
   let shuttingDown = false;
 
@@ -148,15 +161,10 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
     ws.send(typeof message === 'string' ? message : encodeMessage(message));
   };
 
-  const viewOf = (room: Room): ServerMessage => ({
-    type: 'view',
-    room: room.name,
-    epoch,
-    version: room.version,
-    peers: [...room.members.values()]
-      .map((s) => s.member!.peer)
-      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
-  });
+  const peersOf = (room: Room): PeerInfo[] =>
+    [...room.members.values()].map((s) => s.member!.peer).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+
+  const viewOf = (room: Room): ServerMessage => ({ type: 'view', room: room.name, epoch, version: room.version, peers: peersOf(room) });
 
   /** Gives `room` a new version and sends the view to every member (or forgets the room once empty). */
   const changed = (room: Room): void => {
@@ -415,10 +423,7 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
     rooms: () =>
       [...rooms.values()]
         .sort((a, b) => (a.name < b.name ? -1 : 1))
-        .map((room) => {
-          const view = viewOf(room) as { peers: readonly PeerInfo[] };
-          return { room: room.name, version: room.version, peers: view.peers };
-        }),
+        .map((room) => ({ room: room.name, version: room.version, peers: peersOf(room) })),
     close,
   };
   return stun === undefined ? server : { ...server, stunPort: stun.port };

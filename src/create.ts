@@ -1,8 +1,10 @@
 /**
- * `createMesh`: one peer of a mesh, from friendly options. With neither `transport` nor `signaling` it is a
- * single-peer mesh (every actor local), handy in tests and for local development; with the in-memory pieces
- * from `meshrtc/testing` it is a simulated peer; the WebRTC transport and WebSocket signaling plug into the same
- * two options.
+ * `createMesh`: one peer of a mesh, from friendly options.
+ * - `signalingUrl` + `room`: a real peer: WebSocket signaling and WebRTC data channels (the engine of this
+ *   runtime: the browser's `RTCPeerConnection`, or node-datachannel / werift on Node).
+ * - `transport` / `signaling`: any implementation of the contracts (the in-memory ones from `meshrtc/testing`).
+ * - Neither: a single-peer mesh (every actor local), for tests and local development.
+ * Runtime-neutral: each package entry (`index.ts`, `index.browser.ts`) passes its own engine loader.
  */
 import { Mesh, type MeshParts } from './actors/mesh.js';
 import type { AnyActorDefinition } from './actors/define.js';
@@ -16,7 +18,10 @@ import { strategyByName, type StrategyName } from './placement/index.js';
 import type { PlacementStrategy } from './placement/types.js';
 import { cryptoRandom, randomId, type Random } from './random.js';
 import type { SignalingClient } from './signaling/types.js';
+import { WebSocketSignaling } from './signaling/websocket.js';
+import type { RtcEngine } from './transport/engines/types.js';
 import type { Transport } from './transport/types.js';
+import { WebRtcTransport, type WebRtcTransportOptions } from './transport/webrtc.js';
 
 /** Options of {@link createMesh}. Every field but `capabilities` has a default. */
 export interface MeshOptions {
@@ -54,15 +59,72 @@ export interface MeshOptions {
   idleTimeoutMs?: number;
   /** Messages queued per actor before `MailboxFull` (default 10,000). */
   mailboxLimit?: number;
+
+  // ---- real network (used when `signalingUrl` is given)
+  /** `ws://` or `wss://` URL of a meshrtc signaling server. */
+  signalingUrl?: string;
+  /** The room to join (default `'default'`). */
+  room?: string;
+  /** Token for servers that authenticate joins. */
+  token?: string;
+  /** STUN/TURN servers for real networks (default none: host candidates only). */
+  iceServers?: RTCIceServer[];
+  /** Node only: `'node-datachannel'` (default) or `'werift'`; or any {@link RtcEngine}. Ignored names in browsers. */
+  engine?: string | RtcEngine;
+  /** Test configuration: only 127.0.0.1 ICE candidates. */
+  loopbackOnly?: boolean;
+  /** A silent peer is declared down after this long (default 3000 ms). */
+  heartbeatTimeoutMs?: number;
+  /** Further WebRTC transport options (chunk size, high-water mark, connect timeout, ...). */
+  webrtc?: Partial<Omit<WebRtcTransportOptions, 'localPeerId' | 'signal' | 'rtc'>>;
 }
 
-/** Creates and starts one peer. Resolves once it has joined its room (at once without signaling). */
-export async function createMesh(options: MeshOptions): Promise<Mesh> {
-  return Mesh.start(resolveParts(options));
+/** Loads this runtime's WebRTC engine, optionally by name. */
+export type EngineLoader = (name?: string) => Promise<RtcEngine>;
+
+/**
+ * Creates and starts one peer with the given engine loader. Resolves once it has joined its room (at once
+ * without signaling). Package entries wrap this as `createMesh`.
+ */
+export async function createMeshWith(options: MeshOptions, loadEngine: EngineLoader): Promise<Mesh> {
+  if (options.signalingUrl === undefined) return Mesh.start(resolveParts(options));
+  if (options.transport !== undefined || options.signaling !== undefined) {
+    throw meshError('InvalidArgument', 'give either signalingUrl or transport/signaling, not both');
+  }
+  const random = options.random ?? cryptoRandom;
+  const peerId = options.peerId ?? randomId(random, 16);
+  const clock = options.clock ?? systemClock;
+  const signaling = new WebSocketSignaling({
+    url: options.signalingUrl,
+    room: options.room ?? 'default',
+    clock,
+    random,
+    ...(options.token === undefined ? {} : { token: options.token }),
+  });
+  const engine = typeof options.engine === 'object' ? options.engine : loadEngine(options.engine);
+  const transport = new WebRtcTransport({
+    ...options.webrtc,
+    localPeerId: peerId,
+    signal: (to, data) => signaling.signal(to, data),
+    rtc: engine,
+    clock,
+    random,
+    ...(options.iceServers === undefined ? {} : { iceServers: options.iceServers }),
+    ...(options.loopbackOnly === undefined ? {} : { loopbackOnly: options.loopbackOnly }),
+    ...(options.heartbeatTimeoutMs === undefined ? {} : { heartbeatTimeoutMs: options.heartbeatTimeoutMs }),
+  });
+  const parts = resolveParts({ ...options, peerId, random, clock, transport, signaling });
+  try {
+    return await Mesh.start(parts, (mesh) => mesh._setSignalHandler((from, data) => transport.handleSignal(from, data)));
+  } catch (error) {
+    await transport.close();
+    await signaling.leave();
+    throw error;
+  }
 }
 
 /** Fills in defaults and checks options. */
-export function resolveParts(options: MeshOptions): MeshParts {
+export function resolveParts(options: Omit<MeshOptions, 'signalingUrl'>): MeshParts {
   const random = options.random ?? cryptoRandom;
   const peerId = options.peerId ?? options.transport?.localPeerId ?? randomId(random, 16);
   if (options.transport !== undefined && options.transport.localPeerId !== peerId) {

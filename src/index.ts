@@ -1,55 +1,19 @@
 /**
- * meshrtc: an actor mesh for browser tabs and Node.js edge peers over WebRTC data channels.
- * The public API; simulation and test helpers live in `meshrtc/testing`.
+ * meshrtc for Node.js (edge peers). Browsers get `index.browser.ts` through the `browser` export condition;
+ * the only difference is the WebRTC engine `createMesh` loads.
  */
-export { createMesh, type MeshOptions } from './create.js';
-export { Mesh, type ActorRef, type MeshStats } from './actors/mesh.js';
-export {
-  defineActor,
-  type ActorContext,
-  type ActorDefinition,
-  type ActorPayload,
-  type ActorSpec,
-  type AnyActorDefinition,
-  type ArgOf,
-  type CallOptions,
-  type CallRequest,
-  type CallResult,
-  type Handler,
-  type Handlers,
-  type MeshCaller,
-  type ReplyOf,
-} from './actors/define.js';
-export {
-  MeshError,
-  CallError,
-  ActorError,
-  TransportError,
-  SignalingError,
-  PersistenceError,
-  isMeshError,
-  meshError,
-  type MeshErrorCode,
-  type MeshErrorOptions,
-} from './errors.js';
-export type { ActorAddress, DeactivationReason, MeshEvent, MeshEventMap, MeshEventName, Listener } from './monitoring/events.js';
-export { CapabilityTable, type TableChange } from './membership/table.js';
-export type { PeerInfo, PeerKind, ViewSnapshot } from './membership/types.js';
-export {
-  shardFor,
-  murmur3_32,
-  DEFAULT_SHARD_COUNT,
-  SHARD_TEST_VECTORS,
-  rendezvousStrategy,
-  moduloStrategy,
-  strategyByName,
-  ownerOf,
-  type PlacementPeer,
-  type PlacementStrategy,
-  type StrategyName,
-} from './placement/index.js';
-export { SystemClock, systemClock, type Clock, type Timer } from './clock/clock.js';
-export { seededRandom, cryptoRandom, type Random } from './random.js';
-export { createMsgpackCodec, msgpackCodec, type Codec, type CodecLimits } from './codec/index.js';
-export type { Transport, TransportHandlers, PeerDownReason } from './transport/types.js';
-export type { SignalingClient, SignalingHandlers, SignalingStatus } from './signaling/types.js';
+import type { Mesh } from './actors/mesh.js';
+import { createMeshWith, type MeshOptions } from './create.js';
+import { loadNodeEngine, type NodeEngineName } from './transport/engines/node.js';
+
+export * from './api.js';
+export { loadNodeEngine, type NodeEngineName } from './transport/engines/node.js';
+
+/**
+ * Creates and starts one peer. With `signalingUrl` it joins the room over WebSocket and talks WebRTC through
+ * node-datachannel (or werift: `engine: 'werift'`, also the automatic fallback when the native module cannot
+ * load). Resolves once the peer is in the room.
+ */
+export function createMesh(options: MeshOptions): Promise<Mesh> {
+  return createMeshWith(options, (name) => loadNodeEngine((name ?? 'node-datachannel') as NodeEngineName));
+}

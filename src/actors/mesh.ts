@@ -134,8 +134,9 @@ export class Mesh implements MeshCaller {
   }
 
   /** Starts a peer: attaches the transport, joins signaling (waiting for the first view with this peer in it). */
-  static async start(parts: MeshParts): Promise<Mesh> {
+  static async start(parts: MeshParts, beforeJoin?: (mesh: Mesh) => void): Promise<Mesh> {
     const mesh = new Mesh(parts);
+    beforeJoin?.(mesh);
     await mesh.#start();
     return mesh;
   }

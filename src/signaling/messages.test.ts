@@ -135,26 +135,31 @@ describe('parseClientMessage', () => {
       }
     };
     const key = fc.constantFrom('type', 'to', 'data', 'room', 'peer', 'protocol', 'capabilities', 'id', '__proto__', 'constructor', 'token');
+    // Mostly-valid messages with one or two things wrong reach the deep validation paths.
+    const often = <T, U>(good: fc.Arbitrary<T>, any: fc.Arbitrary<U>): fc.Arbitrary<T | U> =>
+      fc.oneof({ arbitrary: good, weight: 4 }, { arbitrary: any, weight: 1 });
+    const caps = often(fc.array(fc.string({ minLength: 1, maxLength: 8 }), { maxLength: 5 }), fc.array(fc.string(), { maxLength: 70 }));
     const typed = fc.record(
       {
         type: fc.constantFrom('join', 'capabilities', 'signal', 'leave', 'ping', 'view', 'x'),
-        protocol: fc.oneof(fc.constant(1), fc.jsonValue()),
-        room: fc.oneof(fc.constant('lobby'), fc.string()),
-        to: fc.oneof(fc.constant('p'), fc.string()),
+        protocol: often(fc.constant(1), fc.jsonValue()),
+        room: often(fc.constant('lobby'), fc.string()),
+        to: often(fc.constant('p'), fc.string()),
         data: fc.jsonValue(),
-        capabilities: fc.array(fc.string(), { maxLength: 70 }),
+        token: often(fc.string({ maxLength: 20 }), fc.jsonValue()),
+        capabilities: caps,
         peer: fc.record(
           {
-            id: fc.oneof(fc.constant('p'), fc.string()),
-            incarnation: fc.oneof(fc.nat(), fc.double()),
-            kind: fc.constantFrom('browser', 'edge', 'x'),
-            weight: fc.oneof(fc.double(), fc.constant(1)),
-            capabilities: fc.array(fc.string(), { maxLength: 70 }),
+            id: often(fc.stringMatching(/^[A-Za-z0-9._:-]{1,130}$/), fc.string()),
+            incarnation: often(fc.nat(), fc.double()),
+            kind: often(fc.constantFrom('browser', 'edge'), fc.jsonValue()),
+            weight: often(fc.double({ min: 0, max: 1001, noNaN: true }), fc.jsonValue()),
+            capabilities: caps,
           },
-          { requiredKeys: [] },
+          { requiredKeys: ['id', 'incarnation', 'kind', 'weight', 'capabilities'] },
         ),
       },
-      { requiredKeys: ['type'] },
+      { requiredKeys: ['type', 'data'] },
     );
     fc.assert(
       fc.property(

@@ -10,11 +10,15 @@
  * incarnation and lets it replace a session it still believes alive (the old socket gets `replaced`). A client
  * that receives `replaced` or `stale-incarnation` stops for good (status `closed`): another instance owns the id.
  *
- * Version monotonicity: the server numbers views per process and tags them with its `epoch`; after a server
- * restart versions start low again. The client delivers `server version + offset`, where the offset is 0 until
- * the epoch changes and is then raised just enough that the first view of the new epoch is delivered as
- * (last delivered + 1). Delivered versions therefore grow strictly for the lifetime of this object, across
- * server restarts and across leave/join cycles, and equal the server's versions until the first restart.
+ * Version monotonicity: the server numbers views with one per-process counter and tags them with its `epoch`.
+ * The reference server seeds that counter from the wall clock, so a restarted server normally continues above
+ * its predecessor and every peer sees identical version numbers. When that fails (a server started with
+ * `initialVersion: 0`, a wall clock stepped back), versions of the new epoch start low again. The client
+ * therefore delivers `server version + offset`: the offset is 0 until an epoch change would make versions go
+ * backwards, and is then raised just enough that the first view of the new epoch is delivered as
+ * (last delivered + 1); at each later epoch change it is recomputed the same way (back to 0 when the server is
+ * ahead again). Delivered versions thus grow strictly for the lifetime of this object, across server restarts
+ * and leave/join cycles. Caveat: while an offset is in force, two peers may number the same view differently.
  *
  * Liveness: the server pings at the WebSocket level; the client also sends an application `ping` every
  * `pingIntervalMs` (announced in `welcome`) and drops the socket when two pings in a row got no traffic back,
@@ -82,6 +86,11 @@ export interface WebSocketSignalingOptions {
   backoff?: BackoffOptions;
   /** `join()` rejects when no view containing this peer arrived within this time (default 10000 ms). */
   joinTimeoutMs?: number;
+  /**
+   * A socket on which the server has not accepted the join within this time is abandoned and retried
+   * (default 10000 ms); covers connection attempts that neither open nor fail (black-holed networks).
+   */
+  connectTimeoutMs?: number;
   /** Sent in `join` for servers that authenticate (ignored by the reference server). */
   token?: string;
   /** Largest outgoing frame in bytes (default 65536, the server's default limit). */
@@ -127,6 +136,7 @@ export class WebSocketSignaling implements SignalingClient {
   readonly #backoff: Required<BackoffOptions>;
   readonly #options: WebSocketSignalingOptions;
   readonly #joinTimeoutMs: number;
+  readonly #connectTimeoutMs: number;
   readonly #maxMessageBytes: number;
   readonly #maxBufferedBytes: number;
   readonly #maxEarly: number;
@@ -145,6 +155,7 @@ export class WebSocketSignaling implements SignalingClient {
   #attempt = 0;
   #reconnectTimer: Timer | undefined;
   #joinTimer: Timer | undefined;
+  #connectTimer: Timer | undefined;
   #heartbeat: Timer | undefined;
   #unanswered = 0;
   #pendingJoin: { resolve: () => void; reject: (err: Error) => void } | undefined;
@@ -179,6 +190,7 @@ export class WebSocketSignaling implements SignalingClient {
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? cryptoRandom;
     this.#joinTimeoutMs = options.joinTimeoutMs ?? 10_000;
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
     this.#maxMessageBytes = options.maxMessageBytes ?? MAX_CLIENT_MESSAGE_BYTES;
     this.#maxBufferedBytes = options.maxBufferedBytes ?? 1024 * 1024;
     this.#maxEarly = options.maxEarlySignals ?? 256;
@@ -301,6 +313,13 @@ export class WebSocketSignaling implements SignalingClient {
     this.#ws = ws;
     this.#accepted = false;
     this.#unanswered = 0;
+    this.#connectTimer?.cancel();
+    this.#connectTimer = this.#clock.setTimeout(() => {
+      this.#connectTimer = undefined;
+      if (ws === this.#ws && !this.#accepted) {
+        this.#abandon(signalingError('timeout', `not accepted by ${this.#url} within ${this.#connectTimeoutMs} ms`));
+      }
+    }, this.#connectTimeoutMs);
     ws.addEventListener('open', () => {
       const self = this.#self;
       if (ws !== this.#ws || self === undefined) return;
@@ -368,11 +387,11 @@ export class WebSocketSignaling implements SignalingClient {
       if (this.#handlers !== undefined) this.#handlers.onView(view);
       else this.#pendingView = view;
     }
-    if (!this.#accepted && this.#self === self && msg.peers.some((p) => p.id === self.id && p.incarnation === self.incarnation)) {
+    if (!this.#accepted && msg.peers.some((p) => p.id === self.id && p.incarnation === self.incarnation)) {
       this.#accepted = true;
       this.#attempt = 0;
-      this.#joinTimer?.cancel();
-      this.#joinTimer = undefined;
+      for (const timer of [this.#joinTimer, this.#connectTimer]) timer?.cancel();
+      this.#joinTimer = this.#connectTimer = undefined;
       const pending = this.#pendingJoin;
       this.#pendingJoin = undefined;
       // Capabilities changed while the join was in flight: announce them now.
@@ -420,18 +439,19 @@ export class WebSocketSignaling implements SignalingClient {
   #abandon(err: SignalingError): void {
     const ws = this.#ws;
     this.#report(err);
-    this.#dropped(err.message);
+    this.#dropped(err.message, false);
     if (ws !== undefined) safeClose(ws, CLOSE_ABANDONED, 'abandoned');
   }
 
   /** The current socket is gone: reconnect unless stopped. */
-  #dropped(why: string): void {
+  #dropped(why: string, report = true): void {
+    const wasAccepted = this.#accepted;
     this.#ws = undefined;
     this.#accepted = false;
-    this.#heartbeat?.cancel();
-    this.#heartbeat = undefined;
+    for (const timer of [this.#heartbeat, this.#connectTimer]) timer?.cancel();
+    this.#heartbeat = this.#connectTimer = undefined;
     if (this.#self === undefined) return;
-    if (this.#pendingJoin === undefined) this.#report(signalingError('closed', `signaling connection lost: ${why}`, { url: this.#url }));
+    if (wasAccepted && report) this.#report(signalingError('closed', `signaling connection lost: ${why}`, { url: this.#url }));
     this.#setStatus('connecting');
     this.#scheduleReconnect();
   }
@@ -455,8 +475,8 @@ export class WebSocketSignaling implements SignalingClient {
     this.#ws = undefined;
     this.#accepted = false;
     this.#pendingJoin = undefined;
-    for (const timer of [this.#reconnectTimer, this.#joinTimer, this.#heartbeat]) timer?.cancel();
-    this.#reconnectTimer = this.#joinTimer = this.#heartbeat = undefined;
+    for (const timer of [this.#reconnectTimer, this.#joinTimer, this.#connectTimer, this.#heartbeat]) timer?.cancel();
+    this.#reconnectTimer = this.#joinTimer = this.#connectTimer = this.#heartbeat = undefined;
     if (closeSocket && ws !== undefined) safeClose(ws, 1000, 'stopped');
     if (pending !== undefined) pending.reject(err);
     else if (closeSocket) this.#report(err);

@@ -3,9 +3,9 @@
  * {@link MemoryNetwork}, a {@link MemorySignalingHub}, and any number of peers. Same seed, same run.
  */
 import type { AnyActorDefinition } from '../actors/define.js';
-import type { Mesh } from '../actors/mesh.js';
+import { Mesh } from '../actors/mesh.js';
 import { SimulatedClock } from '../clock/simulated.js';
-import { createMesh, type MeshOptions } from '../create.js';
+import { resolveParts, type MeshOptions } from '../create.js';
 import { meshError } from '../errors.js';
 import type { ActorAddress } from '../monitoring/events.js';
 import { seededRandom, type Random } from '../random.js';
@@ -86,7 +86,7 @@ export function createSimulation(options: SimulationOptions): Simulation {
       if (peers.has(id)) throw meshError('InvalidArgument', `peer ${id} already running`);
       const incarnation = peerOptions.incarnation ?? (incarnations.get(id) ?? 0) + 1;
       incarnations.set(id, incarnation);
-      const starting = createMesh({
+      const starting = Mesh.start(resolveParts({
         ...options.mesh,
         peerId: id,
         incarnation,
@@ -98,7 +98,7 @@ export function createSimulation(options: SimulationOptions): Simulation {
         clock,
         random,
         ...(peerOptions.weight === undefined ? {} : { weight: peerOptions.weight }),
-      });
+      }));
       let mesh: Mesh | undefined;
       void starting.then((m) => (mesh = m));
       const ok = await clock.advanceUntil(() => mesh !== undefined, 10_000, 1);

@@ -1,0 +1,58 @@
+/**
+ * The public API shared by every runtime. The package entries (`index.ts` for Node, `index.browser.ts` for
+ * browsers) re-export this and add `createMesh` bound to their WebRTC engine.
+ */
+export { createMeshWith, type MeshOptions, type EngineLoader } from './create.js';
+export { Mesh, type ActorRef, type MeshStats } from './actors/mesh.js';
+export {
+  defineActor,
+  type ActorContext,
+  type ActorDefinition,
+  type ActorPayload,
+  type ActorSpec,
+  type AnyActorDefinition,
+  type ArgOf,
+  type CallOptions,
+  type CallRequest,
+  type CallResult,
+  type Handler,
+  type Handlers,
+  type MeshCaller,
+  type ReplyOf,
+} from './actors/define.js';
+export {
+  MeshError,
+  CallError,
+  ActorError,
+  TransportError,
+  SignalingError,
+  PersistenceError,
+  isMeshError,
+  meshError,
+  type MeshErrorCode,
+  type MeshErrorOptions,
+} from './errors.js';
+export type { ActorAddress, DeactivationReason, MeshEvent, MeshEventMap, MeshEventName, Listener } from './monitoring/events.js';
+export { CapabilityTable, type TableChange } from './membership/table.js';
+export type { PeerInfo, PeerKind, ViewSnapshot } from './membership/types.js';
+export {
+  shardFor,
+  murmur3_32,
+  DEFAULT_SHARD_COUNT,
+  SHARD_TEST_VECTORS,
+  rendezvousStrategy,
+  moduloStrategy,
+  strategyByName,
+  ownerOf,
+  type PlacementPeer,
+  type PlacementStrategy,
+  type StrategyName,
+} from './placement/index.js';
+export { SystemClock, systemClock, type Clock, type Timer } from './clock/clock.js';
+export { seededRandom, cryptoRandom, type Random } from './random.js';
+export { createMsgpackCodec, msgpackCodec, type Codec, type CodecLimits } from './codec/index.js';
+export type { Transport, TransportHandlers, PeerDownReason } from './transport/types.js';
+export { WebRtcTransport, type WebRtcTransportOptions, type WebRtcTransportStats } from './transport/webrtc.js';
+export { createRtcEngine, type RtcEngine } from './transport/engines/types.js';
+export type { SignalingClient, SignalingHandlers, SignalingStatus } from './signaling/types.js';
+export { WebSocketSignaling, type WebSocketSignalingOptions } from './signaling/websocket.js';

@@ -1,0 +1,404 @@
+/**
+ * Framing of transport frames into data-channel messages, and back. Pure and runtime-neutral: no timers, no I/O.
+ *
+ * Wire format (version 1). Every data-channel message is
+ *
+ * ```text
+ * message := MAGIC(0x6d) VERSION(0x01) record*
+ * record  := kind:u8 length:u32be body[length]
+ * ```
+ *
+ * Records never span messages; a message holds as many records as fit in the negotiated message size. Kinds:
+ *
+ * | kind | name | body |
+ * | --- | --- | --- |
+ * | 0x01 | `Frame` | a whole frame |
+ * | 0x02 | `FrameStart` | `total:u32be` then the first part of a frame of `total` bytes (more than the part) |
+ * | 0x03 | `FrameContinue` | the next part of the frame being assembled; the frame ends when `total` is reached |
+ * | 0x10 | `Hello` | control: first record on a channel (the transport puts JSON here) |
+ * | 0x11 | `Ping` | control: keep-alive |
+ * | 0x12 | `Bye` | control: the sender is closing the link |
+ *
+ * Small frames queued in one tick share a message (coalescing); a frame larger than the space left is split into
+ * `FrameStart` + `FrameContinue` records (chunking). Control records go first in the next message, so a ping is
+ * never stuck behind a large frame in our own queue. The receiver ({@link FrameDecoder}) validates everything,
+ * never throws, and never allocates more than it has actually received, nor assembles a frame above its cap.
+ */
+import { meshError, type MeshError } from '../errors.js';
+import { Queue } from './framing-queue.js';
+
+/** First byte of every message: detects a peer that does not speak this protocol at all. */
+export const FRAMING_MAGIC = 0x6d;
+/** Second byte of every message: the framing version. */
+export const FRAMING_VERSION = 1;
+/** Bytes of the per-message header (magic + version). */
+export const MESSAGE_HEADER_BYTES = 2;
+/** Bytes of a record header (kind + length). */
+export const RECORD_HEADER_BYTES = 5;
+/** Smallest message size the encoder accepts. */
+export const MIN_MESSAGE_SIZE = 1024;
+/** Largest body of a control record. */
+export const MAX_CONTROL_BYTES = 1024;
+
+/** Record kinds (see the module documentation). */
+export const RecordKind = {
+  Frame: 0x01,
+  FrameStart: 0x02,
+  FrameContinue: 0x03,
+  Hello: 0x10,
+  Ping: 0x11,
+  Bye: 0x12,
+} as const;
+
+/** A control record kind. */
+export type ControlKind = typeof RecordKind.Hello | typeof RecordKind.Ping | typeof RecordKind.Bye;
+
+const START_EXTRA = 4;
+/** A frame is split at the end of a message only if at least this many of its bytes fit there. */
+const MIN_SPLIT_PART = 64;
+const EMPTY = new Uint8Array(0);
+
+interface PendingFrame<T> {
+  readonly frame: Uint8Array;
+  /** Bytes of `frame` already placed in messages. */
+  offset: number;
+  readonly tag: T;
+}
+
+interface PendingControl {
+  readonly kind: ControlKind;
+  readonly body: Uint8Array;
+}
+
+/** A planned record of the message being built. */
+interface Op {
+  kind: number;
+  src: Uint8Array;
+  from: number;
+  len: number;
+  total: number;
+}
+
+/**
+ * The sending half: queues frames (each with a caller tag) and control records, and cuts them into messages of at
+ * most `messageSize` bytes on demand (pull-based, so nothing is copied before the channel has room for it).
+ */
+export class FrameEncoder<T> {
+  #messageSize: number;
+  readonly #frames = new Queue<PendingFrame<T>>();
+  #control: PendingControl[] = [];
+  #queuedBytes = 0;
+
+  /** `messageSize`: the largest message to produce (at least {@link MIN_MESSAGE_SIZE}). */
+  constructor(messageSize: number) {
+    this.#messageSize = checkMessageSize(messageSize);
+  }
+
+  /** The largest message produced. Changing it affects the next message only. */
+  get messageSize(): number {
+    return this.#messageSize;
+  }
+
+  set messageSize(size: number) {
+    this.#messageSize = checkMessageSize(size);
+  }
+
+  /** Frames not completely placed in messages yet. */
+  get pendingFrames(): number {
+    return this.#frames.length;
+  }
+
+  /** Frame bytes not placed in messages yet. */
+  get pendingBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  /** Whether control records wait. */
+  get hasControl(): boolean {
+    return this.#control.length > 0;
+  }
+
+  /** Whether nothing at all waits. */
+  get isEmpty(): boolean {
+    return this.#frames.length === 0 && this.#control.length === 0;
+  }
+
+  /** Queues a frame; `tag` comes back from {@link nextMessage} once the frame's last byte is in a message. */
+  pushFrame(frame: Uint8Array, tag: T): void {
+    this.#frames.push({ frame, offset: 0, tag });
+    this.#queuedBytes += frame.byteLength;
+  }
+
+  /** Queues a control record; control records go out before any frame bytes, in the order queued. */
+  pushControl(kind: ControlKind, body: Uint8Array = EMPTY): void {
+    if (body.byteLength > MAX_CONTROL_BYTES) throw new RangeError(`control body of ${body.byteLength} bytes exceeds ${MAX_CONTROL_BYTES}`);
+    this.#control.push({ kind, body });
+  }
+
+  /**
+   * Builds the next message, or returns `undefined` when nothing waits. Tags of frames completed by this message
+   * are appended to `completed`. With `controlOnly`, only control records are taken (used while the channel is
+   * above its high-water mark, so keep-alives still flow).
+   */
+  nextMessage(completed: T[], controlOnly = false): Uint8Array | undefined {
+    if (this.isEmpty || (controlOnly && this.#control.length === 0)) return undefined;
+    const ops: Op[] = [];
+    let space = this.#messageSize - MESSAGE_HEADER_BYTES;
+    let c = 0;
+    for (; c < this.#control.length; c++) {
+      const ctl = this.#control[c]!;
+      const need = RECORD_HEADER_BYTES + ctl.body.byteLength;
+      if (need > space) break;
+      ops.push({ kind: ctl.kind, src: ctl.body, from: 0, len: ctl.body.byteLength, total: 0 });
+      space -= need;
+    }
+    this.#control = c === this.#control.length ? [] : this.#control.slice(c);
+    if (!controlOnly) {
+      // Plan frame records; `frames` is only advanced in the write phase below.
+      let i = 0;
+      for (;;) {
+        const p = this.#frames.at(i);
+        if (p === undefined) break;
+        const remaining = p.frame.byteLength - p.offset;
+        if (p.offset === 0) {
+          if (RECORD_HEADER_BYTES + remaining <= space) {
+            ops.push({ kind: RecordKind.Frame, src: p.frame, from: 0, len: remaining, total: 0 });
+            space -= RECORD_HEADER_BYTES + remaining;
+            i++;
+            continue;
+          }
+          const room = space - RECORD_HEADER_BYTES - START_EXTRA;
+          if (room < MIN_SPLIT_PART) break;
+          ops.push({ kind: RecordKind.FrameStart, src: p.frame, from: 0, len: room, total: p.frame.byteLength });
+          space = 0;
+          break;
+        }
+        const room = space - RECORD_HEADER_BYTES;
+        if (room < 1) break;
+        const len = Math.min(room, remaining);
+        ops.push({ kind: RecordKind.FrameContinue, src: p.frame, from: p.offset, len, total: 0 });
+        space -= RECORD_HEADER_BYTES + len;
+        if (len < remaining) break;
+        i++;
+      }
+    }
+    if (ops.length === 0) return undefined;
+    let size = MESSAGE_HEADER_BYTES;
+    for (const op of ops) size += RECORD_HEADER_BYTES + (op.kind === RecordKind.FrameStart ? START_EXTRA : 0) + op.len;
+    const out = new Uint8Array(size);
+    const view = new DataView(out.buffer);
+    out[0] = FRAMING_MAGIC;
+    out[1] = FRAMING_VERSION;
+    let pos = MESSAGE_HEADER_BYTES;
+    for (const op of ops) {
+      out[pos] = op.kind;
+      if (op.kind === RecordKind.FrameStart) {
+        view.setUint32(pos + 1, START_EXTRA + op.len);
+        view.setUint32(pos + RECORD_HEADER_BYTES, op.total);
+        pos += RECORD_HEADER_BYTES + START_EXTRA;
+      } else {
+        view.setUint32(pos + 1, op.len);
+        pos += RECORD_HEADER_BYTES;
+      }
+      out.set(op.src.subarray(op.from, op.from + op.len), pos);
+      pos += op.len;
+      if (op.kind === RecordKind.Frame || op.kind === RecordKind.FrameStart || op.kind === RecordKind.FrameContinue) {
+        const p = this.#frames.peek()!;
+        p.offset += op.len;
+        this.#queuedBytes -= op.len;
+        if (p.offset === p.frame.byteLength) {
+          this.#frames.shift();
+          completed.push(p.tag);
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Drops everything queued and returns the tags of frames that were not completely sent. */
+  clear(): T[] {
+    this.#control = [];
+    this.#queuedBytes = 0;
+    return this.#frames.drain().map((p) => p.tag);
+  }
+}
+
+/** Encodes a message holding a single control record (used before a link is established, e.g. for `Hello`). */
+export function encodeControlMessage(kind: ControlKind, body: Uint8Array = EMPTY): Uint8Array {
+  if (body.byteLength > MAX_CONTROL_BYTES) throw new RangeError(`control body of ${body.byteLength} bytes exceeds ${MAX_CONTROL_BYTES}`);
+  const out = new Uint8Array(MESSAGE_HEADER_BYTES + RECORD_HEADER_BYTES + body.byteLength);
+  out[0] = FRAMING_MAGIC;
+  out[1] = FRAMING_VERSION;
+  out[2] = kind;
+  new DataView(out.buffer).setUint32(3, body.byteLength);
+  out.set(body, MESSAGE_HEADER_BYTES + RECORD_HEADER_BYTES);
+  return out;
+}
+
+function checkMessageSize(size: number): number {
+  if (!Number.isInteger(size) || size < MIN_MESSAGE_SIZE) {
+    throw new RangeError(`message size must be an integer >= ${MIN_MESSAGE_SIZE}, got ${size}`);
+  }
+  return size;
+}
+
+/** Where a {@link FrameDecoder} delivers what it decoded. */
+export interface DecoderSink {
+  /** A complete frame. The bytes may be a view into the message: copy them to keep them past the call. */
+  onFrame(frame: Uint8Array): void;
+  /** A control record. */
+  onControl(kind: ControlKind, body: Uint8Array): void;
+}
+
+/** Options of a {@link FrameDecoder}. */
+export interface FrameDecoderOptions {
+  /** Largest frame assembled; a larger one is refused with `MessageTooLarge` before any of it is buffered. */
+  maxFrameSize: number;
+}
+
+/** Counters of a {@link FrameDecoder}. */
+export interface FrameDecoderStats {
+  messages: number;
+  frames: number;
+  errors: number;
+}
+
+/**
+ * The receiving half: validates messages and reassembles frames. `push` returns a typed error (and resets the
+ * partial frame) instead of throwing; whatever was valid before the error in that message has been delivered.
+ * A frame is only allocated once all of its bytes have arrived, so a lying length costs nothing.
+ */
+export class FrameDecoder {
+  readonly #maxFrameSize: number;
+  #parts: Uint8Array[] = [];
+  #partBytes = 0;
+  /** Declared size of the frame being assembled, or -1 when none is. */
+  #total = -1;
+  readonly #stats: FrameDecoderStats = { messages: 0, frames: 0, errors: 0 };
+
+  /** Creates a decoder refusing frames above `maxFrameSize`. */
+  constructor(options: FrameDecoderOptions) {
+    if (!Number.isInteger(options.maxFrameSize) || options.maxFrameSize < 0) {
+      throw new RangeError(`maxFrameSize must be a non-negative integer, got ${options.maxFrameSize}`);
+    }
+    this.#maxFrameSize = options.maxFrameSize;
+  }
+
+  /** Bytes of a partially received frame currently held. */
+  get bufferedBytes(): number {
+    return this.#partBytes;
+  }
+
+  /** Counters since creation. */
+  get stats(): Readonly<FrameDecoderStats> {
+    return this.#stats;
+  }
+
+  /** Forgets a partially received frame. */
+  reset(): void {
+    this.#parts = [];
+    this.#partBytes = 0;
+    this.#total = -1;
+  }
+
+  /** Decodes one message, delivering to `sink`. Returns an error for malformed input; never throws on its own. */
+  push(message: Uint8Array, sink: DecoderSink): MeshError | undefined {
+    this.#stats.messages++;
+    const err = this.#decode(message, sink);
+    if (err !== undefined) {
+      this.#stats.errors++;
+      this.reset();
+    }
+    return err;
+  }
+
+  #decode(msg: Uint8Array, sink: DecoderSink): MeshError | undefined {
+    if (msg.byteLength < MESSAGE_HEADER_BYTES) {
+      return protocolError(`message of ${msg.byteLength} bytes is shorter than its header`);
+    }
+    if (msg[0] !== FRAMING_MAGIC) {
+      return protocolError(`not a meshrtc transport message (first byte 0x${msg[0]!.toString(16)})`, { magic: msg[0] });
+    }
+    if (msg[1] !== FRAMING_VERSION) {
+      return protocolError(`unsupported framing version ${msg[1]} (this peer speaks ${FRAMING_VERSION})`, {
+        version: msg[1],
+        expected: FRAMING_VERSION,
+      });
+    }
+    const view = new DataView(msg.buffer, msg.byteOffset, msg.byteLength);
+    let pos = MESSAGE_HEADER_BYTES;
+    while (pos < msg.byteLength) {
+      if (msg.byteLength - pos < RECORD_HEADER_BYTES) return protocolError('truncated record header');
+      const kind = msg[pos]!;
+      const len = view.getUint32(pos + 1);
+      pos += RECORD_HEADER_BYTES;
+      if (len > msg.byteLength - pos) {
+        return protocolError(`record length ${len} exceeds the ${msg.byteLength - pos} bytes left in the message`);
+      }
+      const body = msg.subarray(pos, pos + len);
+      pos += len;
+      switch (kind) {
+        case RecordKind.Frame: {
+          if (this.#total >= 0) return protocolError('a new frame started before the previous one was complete');
+          if (len > this.#maxFrameSize) return tooLarge(len, this.#maxFrameSize);
+          this.#stats.frames++;
+          sink.onFrame(body);
+          break;
+        }
+        case RecordKind.FrameStart: {
+          if (this.#total >= 0) return protocolError('a new frame started before the previous one was complete');
+          if (len < START_EXTRA + 1) return protocolError('frame start record without data');
+          const total = new DataView(body.buffer, body.byteOffset, body.byteLength).getUint32(0);
+          if (total > this.#maxFrameSize) return tooLarge(total, this.#maxFrameSize);
+          const part = body.subarray(START_EXTRA);
+          if (part.byteLength >= total) return protocolError(`frame start carries ${part.byteLength} bytes of a ${total}-byte frame`);
+          this.#total = total;
+          this.#parts = [part];
+          this.#partBytes = part.byteLength;
+          break;
+        }
+        case RecordKind.FrameContinue: {
+          if (this.#total < 0) return protocolError('frame continuation without a frame start');
+          if (len === 0) return protocolError('empty frame continuation');
+          if (this.#partBytes + len > this.#total) {
+            return protocolError(`frame continuation overruns the declared frame size ${this.#total}`);
+          }
+          this.#parts.push(body);
+          this.#partBytes += len;
+          if (this.#partBytes === this.#total) {
+            const frame = new Uint8Array(this.#total);
+            let at = 0;
+            for (const p of this.#parts) {
+              frame.set(p, at);
+              at += p.byteLength;
+            }
+            this.reset();
+            this.#stats.frames++;
+            sink.onFrame(frame);
+          }
+          break;
+        }
+        case RecordKind.Hello:
+        case RecordKind.Ping:
+        case RecordKind.Bye: {
+          if (len > MAX_CONTROL_BYTES) return protocolError(`control record of ${len} bytes exceeds ${MAX_CONTROL_BYTES}`);
+          sink.onControl(kind, body);
+          break;
+        }
+        default:
+          return protocolError(`unknown record kind 0x${kind.toString(16)}`, { kind });
+      }
+    }
+    return undefined;
+  }
+}
+
+function protocolError(message: string, details: Record<string, unknown> = {}): MeshError {
+  return meshError('ProtocolError', message, { details });
+}
+
+function tooLarge(size: number, limit: number): MeshError {
+  return meshError('MessageTooLarge', `incoming frame of ${size} bytes exceeds maxFrameSize ${limit}`, {
+    details: { size, limit },
+  });
+}
