@@ -7,3 +7,10 @@ export { MemoryNetwork, MemoryTransport, type MemoryNetworkOptions } from '../tr
 export { MemorySignalingHub, MemorySignaling, MEMORY_SIGNALING_NODE, type MemorySignalingHubOptions } from '../signaling/memory.js';
 export { createSimulation, type Simulation, type SimulationOptions } from './simulation.js';
 export { seededRandom } from '../random.js';
+export {
+  startEdgePeer,
+  startSignalingProcess,
+  type EdgePeerOptions,
+  type EdgePeerProcess,
+  type SignalingProcess,
+} from './processes.js';
