@@ -54,20 +54,16 @@ function referenceMurmur3(bytes: Uint8Array, seed: number): number {
     h1 = (Math.imul(h1, 5) + 0xe6546b64) | 0;
   }
   const tail = nblocks * 4;
+  const rest = len & 3;
   let k1 = 0;
-  switch (len & 3) {
-    case 3:
-      k1 ^= bytes[tail + 2]! << 16;
-    // falls through
-    case 2:
-      k1 ^= bytes[tail + 1]! << 8;
-    // falls through
-    case 1:
-      k1 ^= bytes[tail]!;
-      k1 = Math.imul(k1, c1);
-      k1 = (k1 << 15) | (k1 >>> 17);
-      k1 = Math.imul(k1, c2);
-      h1 ^= k1;
+  if (rest >= 3) k1 ^= bytes[tail + 2]! << 16;
+  if (rest >= 2) k1 ^= bytes[tail + 1]! << 8;
+  if (rest >= 1) {
+    k1 ^= bytes[tail]!;
+    k1 = Math.imul(k1, c1);
+    k1 = (k1 << 15) | (k1 >>> 17);
+    k1 = Math.imul(k1, c2);
+    h1 ^= k1;
   }
   h1 ^= len;
   h1 ^= h1 >>> 16;

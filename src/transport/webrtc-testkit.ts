@@ -69,10 +69,13 @@ export interface WebRtcClusterOptions {
   ids?: readonly string[];
   /** The engine, or a function giving the engine of each peer. */
   rtc: RtcEngine | ((peerId: string) => RtcEngine);
-  /** Extra transport options for every peer. */
-  transport?: Partial<Omit<WebRtcTransportOptions, 'localPeerId' | 'signal' | 'rtc'>>;
+  /** Extra transport options for every peer, or per peer. */
+  transport?: ClusterTransportOptions | ((peerId: string) => ClusterTransportOptions);
   relay?: SignalRelayOptions;
 }
+
+/** Transport options a cluster passes through. */
+export type ClusterTransportOptions = Partial<Omit<WebRtcTransportOptions, 'localPeerId' | 'signal' | 'rtc'>>;
 
 /** Transports wired through one relay. */
 export interface WebRtcCluster {
@@ -91,7 +94,7 @@ export function createWebRtcCluster(options: WebRtcClusterOptions): WebRtcCluste
   const add = (peerId: string, rtc?: RtcEngine): WebRtcTransport => {
     const t = new WebRtcTransport({
       loopbackOnly: true,
-      ...options.transport,
+      ...(typeof options.transport === 'function' ? options.transport(peerId) : options.transport),
       localPeerId: peerId,
       signal: relay.signalFor(peerId),
       rtc: rtc ?? engineFor(peerId),
@@ -111,21 +114,31 @@ export function createWebRtcCluster(options: WebRtcClusterOptions): WebRtcCluste
   };
 }
 
+/** How {@link FreezableEngine.freeze} makes a peer hang. */
+export interface FreezeOptions {
+  /** Also report a huge `bufferedAmount`, as if nothing could leave (sends then wait in the transport). */
+  stallSends?: boolean;
+}
+
 /** An engine wrapper that can make every connection it created go silent (both directions), and counts them. */
 export interface FreezableEngine {
   readonly engine: RtcEngine;
   /** Peer connections created so far. */
   readonly created: number;
   /** Drops every outgoing and incoming data-channel message from now on (the peer "hangs"). */
-  freeze(): void;
+  freeze(options?: FreezeOptions): void;
   /** Undoes {@link freeze}. */
   thaw(): void;
+  /** Sends raw bytes on every open channel this engine created, bypassing framing (protocol tests). */
+  sendRaw(bytes: Uint8Array): number;
 }
 
 /** Wraps `base` as a {@link FreezableEngine}. */
 export function freezableEngine(base: RtcEngine): FreezableEngine {
   let frozen = false;
+  let stalled = false;
   let created = 0;
+  const raw: { dc: RtcDataChannelLike; send: (data: Uint8Array) => void }[] = [];
   const Base = base.RTCPeerConnection;
   const Wrapped = function FreezablePeerConnection(config: Record<string, unknown>): RtcPeerConnectionLike {
     const pc = new Base(config);
@@ -134,6 +147,7 @@ export function freezableEngine(base: RtcEngine): FreezableEngine {
     pc.createDataChannel = (label, init) => {
       const dc: RtcDataChannelLike = createDataChannel(label, init);
       const send = dc.send.bind(dc);
+      raw.push({ dc, send });
       const addEventListener = dc.addEventListener.bind(dc);
       dc.send = (data) => {
         if (!frozen) send(data);
@@ -147,6 +161,23 @@ export function freezableEngine(base: RtcEngine): FreezableEngine {
           if (!frozen) listener(event);
         });
       };
+      // bufferedAmount: an own data property (werift) or a prototype getter (node-datachannel, browsers).
+      let proto: object | null = dc;
+      let desc: PropertyDescriptor | undefined;
+      while (proto !== null && desc === undefined) {
+        desc = Object.getOwnPropertyDescriptor(proto, 'bufferedAmount');
+        proto = Object.getPrototypeOf(proto) as object | null;
+      }
+      let value = desc !== undefined && 'value' in desc ? (desc.value as number) : 0;
+      Object.defineProperty(dc, 'bufferedAmount', {
+        configurable: true,
+        enumerable: true,
+        get: () => (stalled ? 2 ** 30 : desc?.get !== undefined ? (desc.get.call(dc) as number) : value),
+        set: (v: number) => {
+          if (desc?.set !== undefined) desc.set.call(dc, v);
+          else value = v;
+        },
+      });
       return dc;
     };
     return pc;
@@ -156,11 +187,77 @@ export function freezableEngine(base: RtcEngine): FreezableEngine {
     get created() {
       return created;
     },
-    freeze: () => {
+    freeze: (options = {}) => {
       frozen = true;
+      stalled = options.stallSends ?? false;
     },
     thaw: () => {
       frozen = false;
+      stalled = false;
+    },
+    sendRaw: (bytes) => {
+      let n = 0;
+      for (const r of raw) {
+        if (r.dc.readyState !== 'open') continue;
+        try {
+          r.send(bytes);
+          n++;
+        } catch {
+          // closed meanwhile
+        }
+      }
+      return n;
+    },
+  };
+}
+
+/** A {@link Clock} wrapper counting live timers, to check that a closed transport leaves none behind. */
+export interface CountingClock extends Clock {
+  /** Timers scheduled and neither fired (one-shot) nor cancelled. */
+  readonly active: number;
+}
+
+/** Wraps `base` (default the system clock) as a {@link CountingClock}. */
+export function countingClock(base: Clock = systemClock): CountingClock {
+  let active = 0;
+  return {
+    get active() {
+      return active;
+    },
+    now: () => base.now(),
+    setTimeout: (fn, ms) => {
+      active++;
+      let live = true;
+      const t = base.setTimeout(() => {
+        if (live) {
+          live = false;
+          active--;
+        }
+        fn();
+      }, ms);
+      return {
+        cancel: () => {
+          if (live) {
+            live = false;
+            active--;
+          }
+          t.cancel();
+        },
+      };
+    },
+    setInterval: (fn, ms) => {
+      active++;
+      let live = true;
+      const t = base.setInterval(fn, ms);
+      return {
+        cancel: () => {
+          if (live) {
+            live = false;
+            active--;
+          }
+          t.cancel();
+        },
+      };
     },
   };
 }

@@ -1,0 +1,195 @@
+/**
+ * bench:net — two Node edge peers (two processes) on loopback, per WebRTC engine: mesh calls/s with 1, 32 and
+ * 256 in flight and p50/p99 latency, beside two raw data-channel baselines of the same engine, payload and run:
+ *   - raw 1:1   one data-channel message per round trip (what a naive RPC over WebRTC does);
+ *   - raw batch hand-batched echo: everything sent in one tick goes as one message (the transport's practical limit).
+ * Each figure: a warm-up, then 5 timed windows; medians with min-max. `--json` prints JSON; `--size small` runs
+ * a short version (for the smoke test); `--engine NAME` limits the engines.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createSignalingServer } from '../signaling-server/server.js';
+import { createMesh, loadNodeEngine, type Mesh, type NodeEngineName } from '../src/index.js';
+import { rawEnd, type RawEnd } from './raw-echo.js';
+import { figure, fmt, machine, median, printTable, type Figure } from './stats.js';
+
+const args = process.argv.slice(2);
+const json = args.includes('--json');
+const small = args.includes('--size') && args[args.indexOf('--size') + 1] === 'small';
+const only = args.includes('--engine') ? [args[args.indexOf('--engine') + 1] as NodeEngineName] : undefined;
+const engines: NodeEngineName[] = only ?? ['node-datachannel', 'werift'];
+const RUNS = small ? 2 : 5;
+const WINDOW_MS = small ? 300 : 1000;
+const WARMUP_MS = small ? 200 : 500;
+const WINDOWS = [1, 32, 256];
+const PAYLOAD = new Uint8Array(100).fill(7);
+const log = (s: string): void => {
+  if (!json) console.error(s);
+};
+
+interface Sample {
+  rate: number;
+  p50: number;
+  p99: number;
+}
+
+/** Keeps `inFlight` operations going for `ms`; returns completions/s and latency percentiles. */
+async function drive(inFlight: number, ms: number, op: () => Promise<unknown>): Promise<Sample> {
+  const latencies: number[] = [];
+  let stop = false;
+  let count = 0;
+  const t0 = performance.now();
+  const worker = async (): Promise<void> => {
+    while (!stop) {
+      const s = performance.now();
+      await op();
+      latencies.push(performance.now() - s);
+      count++;
+    }
+  };
+  const timer = setTimeout(() => (stop = true), ms);
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  clearTimeout(timer);
+  const elapsed = (performance.now() - t0) / 1000;
+  latencies.sort((a, b) => a - b);
+  return { rate: count / elapsed, p50: latencies[Math.floor(latencies.length * 0.5)] ?? 0, p99: latencies[Math.floor(latencies.length * 0.99)] ?? 0 };
+}
+
+async function measure(inFlight: number, op: () => Promise<unknown>): Promise<{ rate: Figure; p50: number; p99: number }> {
+  await drive(inFlight, WARMUP_MS, op);
+  const samples: Sample[] = [];
+  for (let i = 0; i < RUNS; i++) samples.push(await drive(inFlight, WINDOW_MS, op));
+  return { rate: figure(samples.map((s) => s.rate)), p50: median(samples.map((s) => s.p50)), p99: median(samples.map((s) => s.p99)) };
+}
+
+/** Round trips over a raw channel: replies come back in order, so a FIFO of resolvers matches them. */
+function rawClient(end: RawEnd, batched: boolean): () => Promise<unknown> {
+  const waiting: Array<() => void> = [];
+  let outgoing: Uint8Array[] = [];
+  let scheduled = false;
+  end.dc.addEventListener('message', ((e: { data: ArrayBuffer | Uint8Array }) => {
+    const bytes = e.data instanceof Uint8Array ? e.data : new Uint8Array(e.data);
+    const n = batched ? bytes.byteLength / (PAYLOAD.byteLength + 2) : 1;
+    for (let i = 0; i < n; i++) waiting.shift()?.();
+  }) as never);
+  const flush = (): void => {
+    scheduled = false;
+    const parts = outgoing;
+    outgoing = [];
+    const size = parts.length * (PAYLOAD.byteLength + 2);
+    const buf = new Uint8Array(size);
+    let o = 0;
+    for (const p of parts) {
+      buf[o] = p.byteLength >> 8;
+      buf[o + 1] = p.byteLength & 0xff;
+      buf.set(p, o + 2);
+      o += p.byteLength + 2;
+    }
+    end.dc.send(buf);
+  };
+  return () =>
+    new Promise<void>((resolve) => {
+      waiting.push(resolve);
+      if (!batched) {
+        end.dc.send(PAYLOAD);
+        return;
+      }
+      outgoing.push(PAYLOAD);
+      if (outgoing.length * (PAYLOAD.byteLength + 2) >= 16_000) flush();
+      else if (!scheduled) {
+        scheduled = true;
+        queueMicrotask(flush);
+      }
+    });
+}
+
+interface EngineResult {
+  engine: string;
+  rows: Array<{ inFlight: number; mesh: { rate: Figure; p50: number; p99: number }; raw1: { rate: Figure; p50: number; p99: number }; rawBatched: { rate: Figure; p50: number; p99: number } }>;
+}
+
+async function runEngine(engineName: NodeEngineName): Promise<EngineResult> {
+  const server = await createSignalingServer({ logger: false });
+  const script = fileURLToPath(new URL('./net-peer.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env: { ...process.env, BENCH_ENGINE: engineName, BENCH_SIGNALING: server.url },
+  });
+  const engine = await loadNodeEngine(engineName);
+  const send = (o: unknown): void => void child.stdin.write(`${JSON.stringify(o)}\n`);
+  const raw1 = rawEnd(engine, (data) => send({ signal: { ...(data as object), pair: 1 } }), true);
+  let ready!: () => void;
+  const readyP = new Promise<void>((r) => (ready = r));
+  let buffer = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (d: string) => {
+    buffer += d;
+    let nl: number;
+    while ((nl = buffer.indexOf('\n')) >= 0) {
+      const msg = JSON.parse(buffer.slice(0, nl)) as { ready?: string; signal?: unknown };
+      buffer = buffer.slice(nl + 1);
+      if (msg.ready !== undefined) ready();
+      if (msg.signal !== undefined) void raw1.onSignal(msg.signal);
+    }
+  });
+  await readyP;
+  await raw1.start();
+  await raw1.open;
+  const client: Mesh = await createMesh({ signalingUrl: server.url, room: 'bench', peerId: 'client', capabilities: [], engine: engineName, loopbackOnly: true, defaultTimeoutMs: 30_000 });
+  await client.waitForView(0);
+  while (client.table.peersFor('bench').length === 0) await new Promise((r) => setTimeout(r, 20));
+  let k = 0;
+  const meshOp = (): Promise<unknown> => client.call({ capability: 'bench', type: 'echo', id: `e${k++ % 64}`, payload: { op: 'echo', arg: PAYLOAD } });
+  const rawOne = rawClient(raw1, false);
+  const result: EngineResult = { engine: engineName, rows: [] };
+  for (const w of WINDOWS) {
+    log(`${engineName}: ${w} in flight`);
+    const mesh = await measure(w, meshOp);
+    const one = await measure(w, rawOne);
+    result.rows.push({ inFlight: w, mesh, raw1: one, rawBatched: one });
+  }
+  // The batched baseline reuses the same channel with the batching client (a second listener would double-count).
+  const rawBatchedOp = rawClient(raw1, true);
+  for (const row of result.rows) {
+    log(`${engineName}: batched raw, ${row.inFlight} in flight`);
+    row.rawBatched = await measure(row.inFlight, rawBatchedOp);
+  }
+  await client.close();
+  send({ quit: true });
+  await new Promise((r) => child.once('exit', r));
+  raw1.pc.close();
+  await server.close();
+  return result;
+}
+
+async function main(): Promise<void> {
+  const results: EngineResult[] = [];
+  for (const e of engines) results.push(await runEngine(e));
+  const out = { suite: 'net', machine: machine(), runs: RUNS, windowMs: WINDOW_MS, payloadBytes: PAYLOAD.byteLength, size: small ? 'small' : 'full', results };
+  if (json) {
+    console.log(JSON.stringify(out, null, 2));
+    return;
+  }
+  console.log(`\nbench:net, two processes on 127.0.0.1, ${PAYLOAD.byteLength}-byte payloads, median of ${RUNS} x ${WINDOW_MS} ms windows`);
+  const rows: string[][] = [];
+  for (const r of results) {
+    for (const row of r.rows) {
+      rows.push([
+        r.engine,
+        String(row.inFlight),
+        fmt(row.mesh.rate.median),
+        `${fmt(row.mesh.rate.min)}-${fmt(row.mesh.rate.max)}`,
+        `${fmt(row.mesh.p50, 2)} / ${fmt(row.mesh.p99, 2)}`,
+        fmt(row.raw1.rate.median),
+        fmt(row.rawBatched.rate.median),
+        `${fmt(row.mesh.rate.median / row.raw1.rate.median, 2)}x`,
+        `${fmt(row.mesh.rate.median / row.rawBatched.rate.median, 2)}x`,
+      ]);
+    }
+  }
+  printTable(['engine', 'in flight', 'mesh calls/s', 'min-max', 'p50/p99 ms', 'raw 1:1 rt/s', 'raw batched rt/s', 'vs 1:1', 'vs batched'], rows);
+}
+
+await main();
+// Engines may keep handles open after close; once the output is flushed, leave.
+process.stdout.write('', () => process.exit(0));
