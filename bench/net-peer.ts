@@ -12,10 +12,20 @@ const Echo = defineActor({ type: 'echo', initialState: () => ({}), handlers: { e
 const out = (o: unknown): void => void process.stdout.write(`${JSON.stringify(o)}\n`);
 const mesh = await createMesh({ signalingUrl, room: 'bench', peerId: 'server', capabilities: ['bench'], actors: [Echo], engine: engineName, loopbackOnly: true });
 const engine = await loadNodeEngine(engineName);
-const raw = rawEnd(engine, (data) => out({ signal: data }), false);
-raw.dc.addEventListener('message', ((e: { data: ArrayBuffer | Uint8Array }) => {
-  raw.dc.send(e.data instanceof Uint8Array ? e.data : new Uint8Array(e.data));
-}) as never);
+/** One raw echo end per pair id (the parent uses a fresh pair per baseline). */
+const pairs = new Map<number, ReturnType<typeof rawEnd>>();
+function pair(id: number): ReturnType<typeof rawEnd> {
+  let raw = pairs.get(id);
+  if (raw === undefined) {
+    const end = rawEnd(engine, (data) => out({ signal: { ...(data as object), pair: id } }), false);
+    end.dc.addEventListener('message', ((e: { data: ArrayBuffer | Uint8Array }) => {
+      end.dc.send(e.data instanceof Uint8Array ? e.data : new Uint8Array(e.data));
+    }) as never);
+    void end.open.then(() => engine.tune?.(end.pc));
+    pairs.set(id, (raw = end));
+  }
+  return raw;
+}
 out({ ready: mesh.peerId });
 
 let buffer = '';
@@ -26,7 +36,7 @@ process.stdin.on('data', (chunk: string) => {
   while ((nl = buffer.indexOf('\n')) >= 0) {
     const msg = JSON.parse(buffer.slice(0, nl)) as { signal?: unknown; quit?: boolean };
     buffer = buffer.slice(nl + 1);
-    if (msg.signal !== undefined) void raw.onSignal(msg.signal);
+    if (msg.signal !== undefined) void pair((msg.signal as { pair: number }).pair).onSignal(msg.signal);
     if (msg.quit === true) void mesh.close().then(() => process.exit(0));
   }
 });

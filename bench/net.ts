@@ -48,8 +48,23 @@ async function drive(inFlight: number, ms: number, op: () => Promise<unknown>): 
     }
   };
   const timer = setTimeout(() => (stop = true), ms);
-  await Promise.all(Array.from({ length: inFlight }, worker));
-  clearTimeout(timer);
+  let last = -1;
+  const watchdog = setInterval(() => {
+    if (count === last) {
+      clearInterval(watchdog);
+      stallReject(new Error(`no progress for 10 s (${count} done, ${inFlight} in flight)`));
+    }
+    last = count;
+  }, 10_000);
+  let stallReject!: (e: Error) => void;
+  const stalled = new Promise<never>((_, reject) => (stallReject = reject));
+  try {
+    await Promise.race([Promise.all(Array.from({ length: inFlight }, worker)), stalled]);
+  } finally {
+    clearTimeout(timer);
+    clearInterval(watchdog);
+    stop = true;
+  }
   const elapsed = (performance.now() - t0) / 1000;
   latencies.sort((a, b) => a - b);
   return { rate: count / elapsed, p50: latencies[Math.floor(latencies.length * 0.5)] ?? 0, p99: latencies[Math.floor(latencies.length * 0.99)] ?? 0 };
@@ -117,7 +132,15 @@ async function runEngine(engineName: NodeEngineName): Promise<EngineResult> {
   });
   const engine = await loadNodeEngine(engineName);
   const send = (o: unknown): void => void child.stdin.write(`${JSON.stringify(o)}\n`);
-  const raw1 = rawEnd(engine, (data) => send({ signal: { ...(data as object), pair: 1 } }), true);
+  const raws = new Map<number, RawEnd & { start(): Promise<void> }>();
+  const newRaw = async (id: number): Promise<RawEnd> => {
+    const end = rawEnd(engine, (data) => send({ signal: { ...(data as object), pair: id } }), true);
+    raws.set(id, end);
+    await end.start();
+    await end.open;
+    engine.tune?.(end.pc);
+    return end;
+  };
   let ready!: () => void;
   const readyP = new Promise<void>((r) => (ready = r));
   let buffer = '';
@@ -129,36 +152,34 @@ async function runEngine(engineName: NodeEngineName): Promise<EngineResult> {
       const msg = JSON.parse(buffer.slice(0, nl)) as { ready?: string; signal?: unknown };
       buffer = buffer.slice(nl + 1);
       if (msg.ready !== undefined) ready();
-      if (msg.signal !== undefined) void raw1.onSignal(msg.signal);
+      if (msg.signal !== undefined) void raws.get((msg.signal as { pair: number }).pair)?.onSignal(msg.signal);
     }
   });
   await readyP;
-  await raw1.start();
-  await raw1.open;
   const client: Mesh = await createMesh({ signalingUrl: server.url, room: 'bench', peerId: 'client', capabilities: [], engine: engineName, loopbackOnly: true, defaultTimeoutMs: 30_000 });
   await client.waitForView(0);
   while (client.table.peersFor('bench').length === 0) await new Promise((r) => setTimeout(r, 20));
   let k = 0;
   const meshOp = (): Promise<unknown> => client.call({ capability: 'bench', type: 'echo', id: `e${k++ % 64}`, payload: { op: 'echo', arg: PAYLOAD } });
-  const rawOne = rawClient(raw1, false);
   const result: EngineResult = { engine: engineName, rows: [] };
+  let pairId = 0;
   for (const w of WINDOWS) {
     log(`${engineName}: ${w} in flight`);
     const mesh = await measure(w, meshOp);
-    const one = await measure(w, rawOne);
-    result.rows.push({ inFlight: w, mesh, raw1: one, rawBatched: one });
+    // A fresh raw pair per baseline, so one baseline's burst cannot degrade the next (werift is sensitive).
+    const one = await measure(w, rawClient(await newRaw(++pairId), false));
+    const batched = await measure(w, rawClient(await newRaw(++pairId), true));
+    result.rows.push({ inFlight: w, mesh, raw1: one, rawBatched: batched });
   }
-  // The batched baseline reuses the same channel with the batching client (a second listener would double-count).
-  const rawBatchedOp = rawClient(raw1, true);
-  for (const row of result.rows) {
-    log(`${engineName}: batched raw, ${row.inFlight} in flight`);
-    row.rawBatched = await measure(row.inFlight, rawBatchedOp);
-  }
+  log(`${engineName}: closing`);
   await client.close();
+  log(`${engineName}: client closed`);
   send({ quit: true });
   await new Promise((r) => child.once('exit', r));
-  raw1.pc.close();
+  log(`${engineName}: child exited`);
+  for (const r of raws.values()) r.pc.close();
   await server.close();
+  log(`${engineName}: server closed`);
   return result;
 }
 
