@@ -24,6 +24,8 @@ export interface MemoryNetworkOptions {
   detectMs?: number;
   /** Largest frame accepted (default 16 MiB). */
   maxFrameSize?: number;
+  /** Bytes in flight per link before `send` waits (backpressure; default 4 MiB). */
+  highWaterMark?: number;
 }
 
 interface Link {
@@ -33,6 +35,10 @@ interface Link {
   /** Frames in flight, in send order, each with its earliest delivery time. */
   queue: Array<{ at: number; frame: Uint8Array }>;
   timer: Timer | undefined;
+  /** Bytes in `queue`. */
+  bytes: number;
+  /** Senders waiting for room (backpressure), resumed in order as frames are delivered. */
+  waiters: Array<{ resolve: () => void; reject: (e: Error) => void }>;
 }
 
 /** The simulated network every {@link MemoryTransport} of a test is attached to. */
@@ -44,6 +50,7 @@ export class MemoryNetwork {
   readonly #retransmitMs: number;
   readonly #detectMs: number;
   readonly maxFrameSize: number;
+  readonly #highWaterMark: number;
   readonly #transports = new Map<string, MemoryTransport>();
   readonly #links = new Map<string, Link>();
   /** Partition group of each node; nodes without a group are in group 0. */
@@ -62,6 +69,7 @@ export class MemoryNetwork {
     this.#retransmitMs = options.retransmitMs ?? 200;
     this.#detectMs = options.detectMs ?? 3000;
     this.maxFrameSize = options.maxFrameSize ?? 16 * 1024 * 1024;
+    this.#highWaterMark = options.highWaterMark ?? 4 * 1024 * 1024;
   }
 
   /** Creates (or re-creates after close) the transport of `peerId`. */
@@ -141,7 +149,12 @@ export class MemoryNetwork {
     const last = link.queue[link.queue.length - 1];
     const at = Math.max(this.clock.now() + delay, last === undefined ? 0 : last.at);
     link.queue.push({ at, frame: frame.slice() });
+    link.bytes += frame.byteLength;
     if (link.timer === undefined) this.#schedule(link);
+    if (link.bytes > this.#highWaterMark) {
+      const l = link;
+      return new Promise<void>((resolve, reject) => l.waiters.push({ resolve, reject }));
+    }
     return Promise.resolve();
   }
 
@@ -157,6 +170,8 @@ export class MemoryNetwork {
       link.timer = undefined;
       this.stats.lost += link.queue.length;
       link.queue.length = 0;
+      link.bytes = 0;
+      for (const w of link.waiters.splice(0)) w.reject(meshError('PeerUnavailable', `link to ${link.to} went down`, { details: { peerId: link.to } }));
     }
     this.#transports.get(a)?._down(b, reasonA);
     this.#transports.get(b)?._down(a, reasonB);
@@ -174,7 +189,7 @@ export class MemoryNetwork {
   #newLink(from: string, to: string): Link {
     const old = this.#links.get(linkKey(from, to));
     old?.timer?.cancel();
-    const link: Link = { from, to, up: true, queue: [], timer: undefined };
+    const link: Link = { from, to, up: true, queue: [], timer: undefined, bytes: 0, waiters: [] };
     this.#links.set(linkKey(from, to), link);
     return link;
   }
@@ -196,6 +211,8 @@ export class MemoryNetwork {
     if (target === undefined || target.closed) {
       this.stats.lost += link.queue.length;
       link.queue.length = 0;
+      link.bytes = 0;
+      for (const w of link.waiters.splice(0)) w.reject(meshError('PeerUnavailable', `peer ${link.to} closed`, { details: { peerId: link.to } }));
       return;
     }
     if (!this.canReach(link.from, link.to)) {
@@ -205,9 +222,11 @@ export class MemoryNetwork {
     const now = this.clock.now();
     while (link.queue.length > 0 && link.queue[0]!.at <= now && link.up) {
       const { frame } = link.queue.shift()!;
+      link.bytes -= frame.byteLength;
       this.stats.delivered++;
       target._deliver(link.from, frame);
     }
+    if (link.bytes <= this.#highWaterMark) for (const w of link.waiters.splice(0)) w.resolve();
     if (link.up) this.#schedule(link);
   }
 
