@@ -126,7 +126,7 @@ interface EngineResult {
 async function runEngine(engineName: NodeEngineName): Promise<EngineResult> {
   const server = await createSignalingServer({ logger: false });
   const script = fileURLToPath(new URL('./net-peer.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+  const child = spawn(process.execPath, [...(process.env['BENCH_PROF'] ? ['--cpu-prof', '--cpu-prof-dir', process.env['BENCH_PROF']] : []), '--import', 'tsx', script], {
     stdio: ['pipe', 'pipe', 'inherit'],
     env: { ...process.env, BENCH_ENGINE: engineName, BENCH_SIGNALING: server.url },
   });
