@@ -169,6 +169,11 @@ export class Mesh implements MeshCaller {
     this.#onSignal = fn;
   }
 
+  /** The transport this peer talks through (undefined for a single-peer mesh), for introspection. */
+  get transport(): Transport | undefined {
+    return this.#parts.transport;
+  }
+
   /** The capabilities this peer serves. */
   get capabilities(): readonly string[] {
     return this.#self.capabilities;
