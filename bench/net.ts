@@ -118,9 +118,19 @@ function rawClient(end: RawEnd, batched: boolean): () => Promise<unknown> {
     });
 }
 
+/** A raw baseline that stops making progress (werift under bursts) is reported as stalled, not hung. */
+async function measureOrStall(inFlight: number, make: () => Promise<() => Promise<unknown>>): Promise<{ rate: Figure; p50: number; p99: number; stalled?: string }> {
+  try {
+    return await measure(inFlight, await make());
+  } catch (error) {
+    log(`  raw baseline stalled: ${(error as Error).message}`);
+    return { rate: figure([0]), p50: 0, p99: 0, stalled: (error as Error).message };
+  }
+}
+
 interface EngineResult {
   engine: string;
-  rows: Array<{ inFlight: number; mesh: { rate: Figure; p50: number; p99: number }; raw1: { rate: Figure; p50: number; p99: number }; rawBatched: { rate: Figure; p50: number; p99: number } }>;
+  rows: Array<{ inFlight: number; mesh: { rate: Figure; p50: number; p99: number }; raw1: { rate: Figure; p50: number; p99: number; stalled?: string }; rawBatched: { rate: Figure; p50: number; p99: number; stalled?: string } }>;
 }
 
 async function runEngine(engineName: NodeEngineName): Promise<EngineResult> {
@@ -167,8 +177,8 @@ async function runEngine(engineName: NodeEngineName): Promise<EngineResult> {
     log(`${engineName}: ${w} in flight`);
     const mesh = await measure(w, meshOp);
     // A fresh raw pair per baseline, so one baseline's burst cannot degrade the next (werift is sensitive).
-    const one = await measure(w, rawClient(await newRaw(++pairId), false));
-    const batched = await measure(w, rawClient(await newRaw(++pairId), true));
+    const one = await measureOrStall(w, async () => rawClient(await newRaw(++pairId), false));
+    const batched = await measureOrStall(w, async () => rawClient(await newRaw(++pairId), true));
     result.rows.push({ inFlight: w, mesh, raw1: one, rawBatched: batched });
   }
   log(`${engineName}: closing`);
@@ -201,10 +211,10 @@ async function main(): Promise<void> {
         fmt(row.mesh.rate.median),
         `${fmt(row.mesh.rate.min)}-${fmt(row.mesh.rate.max)}`,
         `${fmt(row.mesh.p50, 2)} / ${fmt(row.mesh.p99, 2)}`,
-        fmt(row.raw1.rate.median),
-        fmt(row.rawBatched.rate.median),
-        `${fmt(row.mesh.rate.median / row.raw1.rate.median, 2)}x`,
-        `${fmt(row.mesh.rate.median / row.rawBatched.rate.median, 2)}x`,
+        row.raw1.stalled === undefined ? fmt(row.raw1.rate.median) : 'stalled',
+        row.rawBatched.stalled === undefined ? fmt(row.rawBatched.rate.median) : 'stalled',
+        row.raw1.stalled === undefined ? `${fmt(row.mesh.rate.median / row.raw1.rate.median, 2)}x` : '-',
+        row.rawBatched.stalled === undefined ? `${fmt(row.mesh.rate.median / row.rawBatched.rate.median, 2)}x` : '-',
       ]);
     }
   }
