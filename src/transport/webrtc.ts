@@ -203,6 +203,7 @@ const BACKOFF_BASE_MS = 100;
 const BACKOFF_MAX_MS = 2000;
 const LOW_WATER_POLL_MS = 250;
 const CLOSE_GRACE_MS = 2000;
+const CHANNEL_CLOSE_WAIT_MS = 1000;
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
 
@@ -914,21 +915,40 @@ export class WebRtcTransport implements Transport {
       }
       this.#send(link.peerId, { v: SIGNAL_VERSION, k: 'bye', sid: s.sid });
     }
-    try {
-      dc?.close();
-    } catch {
-      // already closed
-    }
-    if (pc !== undefined) {
-      let p: Promise<unknown>;
-      try {
-        p = Promise.resolve(pc.close()).catch(() => undefined);
-      } catch {
-        p = Promise.resolve();
+    if (pc === undefined) return;
+    // Close the channel first and the connection once the channel reports closed (bounded wait): closing the
+    // connection under an open node-datachannel channel sometimes loses the channel's close callback, which
+    // leaks a native handle that keeps the process alive.
+    const p = new Promise<void>((resolve) => {
+      let done = false;
+      let timer: Timer | undefined;
+      const closePc = (): void => {
+        if (done) return;
+        done = true;
+        timer?.cancel();
+        try {
+          Promise.resolve(pc.close()).then(
+            () => resolve(),
+            () => resolve(),
+          );
+        } catch {
+          resolve();
+        }
+      };
+      if (dc === undefined || dc.readyState === 'closed') {
+        closePc();
+        return;
       }
-      this.#closing.add(p);
-      void p.finally(() => this.#closing.delete(p));
-    }
+      dc.addEventListener('close', closePc);
+      timer = this.#clock.setTimeout(closePc, CHANNEL_CLOSE_WAIT_MS);
+      try {
+        dc.close();
+      } catch {
+        closePc();
+      }
+    });
+    this.#closing.add(p);
+    void p.finally(() => this.#closing.delete(p));
   }
 
   async #awaitClosing(): Promise<void> {
@@ -1055,10 +1075,17 @@ export class WebRtcTransport implements Transport {
   #scheduleFlush(link: Link): void {
     if (link.flushScheduled) return;
     link.flushScheduled = true;
-    queueMicrotask(() => {
+    const hops = Number(process.env['FLUSH_HOPS'] ?? 1);
+    const run = (left: number): void => {
+      if (left > 1) {
+        queueMicrotask(() => run(left - 1));
+        return;
+      }
       link.flushScheduled = false;
       this.#flush(link);
-    });
+    };
+    if (hops === 0) setImmediate(() => run(1));
+    else queueMicrotask(() => run(hops));
   }
 
   /** Hands queued messages to the engine until it is above its high-water mark or nothing waits. */
