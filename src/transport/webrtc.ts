@@ -1075,17 +1075,10 @@ export class WebRtcTransport implements Transport {
   #scheduleFlush(link: Link): void {
     if (link.flushScheduled) return;
     link.flushScheduled = true;
-    const hops = Number(process.env['FLUSH_HOPS'] ?? 1);
-    const run = (left: number): void => {
-      if (left > 1) {
-        queueMicrotask(() => run(left - 1));
-        return;
-      }
+    queueMicrotask(() => {
       link.flushScheduled = false;
       this.#flush(link);
-    };
-    if (hops === 0) setImmediate(() => run(1));
-    else queueMicrotask(() => run(hops));
+    });
   }
 
   /** Hands queued messages to the engine until it is above its high-water mark or nothing waits. */
