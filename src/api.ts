@@ -56,3 +56,15 @@ export { WebRtcTransport, type WebRtcTransportOptions, type WebRtcTransportStats
 export { createRtcEngine, type RtcEngine } from './transport/engines/types.js';
 export type { SignalingClient, SignalingHandlers, SignalingStatus } from './signaling/types.js';
 export { WebSocketSignaling, type WebSocketSignalingOptions } from './signaling/websocket.js';
+export {
+  MemoryStateStore,
+  IdbStateStore,
+  stateKey,
+  parseStateKey,
+  stateKeyPrefix,
+  type StateStore,
+  type StateRecord,
+  type DedupeEntry,
+  type BatchOp,
+} from './persistence/index.js';
+export type { Durability } from './actors/define.js';

@@ -21,6 +21,7 @@ import type { SignalingClient } from './signaling/types.js';
 import { WebSocketSignaling } from './signaling/websocket.js';
 import type { RtcEngine } from './transport/engines/types.js';
 import type { Transport } from './transport/types.js';
+import type { StateStore } from './persistence/types.js';
 import { WebRtcTransport, type WebRtcTransportOptions } from './transport/webrtc.js';
 
 /** Options of {@link createMesh}. Every field but `capabilities` has a default. */
@@ -59,6 +60,10 @@ export interface MeshOptions {
   idleTimeoutMs?: number;
   /** Messages queued per actor before `MailboxFull` (default 10,000). */
   mailboxLimit?: number;
+  /** Where durable actors keep their state (Node: or give `dataDir`; browsers: an `IdbStateStore`). */
+  store?: StateStore;
+  /** Close `store` with the mesh (default false for a store you pass in). */
+  ownsStore?: boolean;
 
   // ---- real network (used when `signalingUrl` is given)
   /** `ws://` or `wss://` URL of a meshrtc signaling server. */
@@ -154,6 +159,8 @@ export function resolveParts(options: Omit<MeshOptions, 'signalingUrl'>): MeshPa
     maxAttempts: Math.floor(positive('maxAttempts', options.maxAttempts, 5)),
     idleTimeoutMs: positive('idleTimeoutMs', options.idleTimeoutMs, 300_000),
     mailboxLimit: Math.floor(positive('mailboxLimit', options.mailboxLimit, 10_000)),
+    store: options.store,
+    ownsStore: options.ownsStore ?? false,
   };
 }
 

@@ -5,15 +5,36 @@
 import type { Mesh } from './actors/mesh.js';
 import { createMeshWith, type MeshOptions } from './create.js';
 import { loadNodeEngine, type NodeEngineName } from './transport/engines/node.js';
+import { openDataDir } from './edge/data-dir.js';
 
 export * from './api.js';
 export { loadNodeEngine, type NodeEngineName } from './transport/engines/node.js';
+export { LmdbStateStore, type LmdbStateStoreOptions } from './persistence/lmdb.js';
+export { openDataDir, peerIdIn, DEFAULT_DATA_DIR } from './edge/data-dir.js';
+
+/** Node options: {@link MeshOptions} plus a data directory. */
+export interface NodeMeshOptions extends MeshOptions {
+  /**
+   * Keep this peer's id and its actors' state here (LMDB). A restarted peer with the same directory is the
+   * same peer and finds its actors' state again.
+   */
+  dataDir?: string;
+}
 
 /**
  * Creates and starts one peer. With `signalingUrl` it joins the room over WebSocket and talks WebRTC through
  * node-datachannel (or werift: `engine: 'werift'`, also the automatic fallback when the native module cannot
  * load). Resolves once the peer is in the room.
  */
-export function createMesh(options: MeshOptions): Promise<Mesh> {
-  return createMeshWith(options, (name) => loadNodeEngine((name ?? 'node-datachannel') as NodeEngineName));
+export async function createMesh(options: NodeMeshOptions): Promise<Mesh> {
+  const load = (name?: string): Promise<import('./transport/engines/types.js').RtcEngine> =>
+    loadNodeEngine((name ?? 'node-datachannel') as NodeEngineName);
+  if (options.dataDir === undefined || options.store !== undefined) return createMeshWith(options, load);
+  const { peerId, store } = await openDataDir(options.dataDir, options.peerId);
+  try {
+    return await createMeshWith({ ...options, peerId, store, ownsStore: true }, load);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
 }

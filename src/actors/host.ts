@@ -7,6 +7,8 @@
 import type { Clock, Timer } from '../clock/clock.js';
 import { meshError, MeshError } from '../errors.js';
 import type { ActorAddress, DeactivationReason, Emitter } from '../monitoring/events.js';
+import type { StateStore } from '../persistence/types.js';
+import { stateKey } from '../persistence/keys.js';
 import type { ActorContext, ActorDefinition, AnyActorDefinition, Handler, MeshCaller } from './define.js';
 
 /** Activation states. */
@@ -46,6 +48,10 @@ export class Activation implements ActorContext<unknown> {
   reason: DeactivationReason = 'idle';
   /** Why the activation failed, once it has. */
   failure: MeshError | undefined = undefined;
+  /** Whether the state is persisted (durability `local` with a store). */
+  durable = false;
+  /** Version of the last committed record (0: never stored). */
+  version = 0;
 
   constructor(address: ActorAddress, def: ActorDefinition<unknown>, host: ActorHost, tick: number) {
     this.address = address;
@@ -65,6 +71,17 @@ export interface ActorHostOptions {
   definitions: readonly AnyActorDefinition[];
   idleTimeoutMs: number;
   mailboxLimit: number;
+  /** Where durable actors keep their state; none: every actor is in memory only. */
+  store?: StateStore | undefined;
+  /** The current view version, written into every record as its epoch. */
+  epoch?: () => number;
+}
+
+/** Replies (and errors) of durable actors, released once the state they depend on is committed. */
+interface CommitGroup {
+  /** Actor, state snapshot at the time the group was sealed. */
+  readonly acts: Map<Activation, unknown>;
+  readonly releases: Array<(error: MeshError | undefined) => void>;
 }
 
 type TypeMap = Map<string, Activation>;
@@ -84,6 +101,11 @@ export class ActorHost {
   #tick = 0;
   readonly #sweepMs: number;
   #sweeper: Timer | undefined;
+  readonly #store: StateStore | undefined;
+  readonly #epoch: () => number;
+  /** The group collecting this tick's durable writes, and the chain of commits in flight (in order). */
+  #group: CommitGroup | undefined;
+  #commits: Promise<void> = Promise.resolve();
 
   constructor(options: ActorHostOptions) {
     this.peerId = options.peerId;
@@ -92,6 +114,8 @@ export class ActorHost {
     this.#emitter = options.emitter;
     this.#defaultIdleMs = options.idleTimeoutMs;
     this.#mailboxLimit = options.mailboxLimit;
+    this.#store = options.store;
+    this.#epoch = options.epoch ?? (() => 0);
     let minIdle = options.idleTimeoutMs;
     for (const def of options.definitions as ReadonlyArray<ActorDefinition<unknown>>) {
       if (this.#defs.has(def.type)) throw meshError('InvalidArgument', `actor type ${def.type} defined twice`);
@@ -238,12 +262,25 @@ export class ActorHost {
     this.#count++;
     const started = this.#emitter.has('actor:activated') ? this.#clock.now() : 0;
     let pending: void | Promise<void>;
-    try {
-      act.state = def.initialState(address.id);
-      pending = def.onActivate?.(act);
-    } catch (error) {
-      this.#activationFailed(act, error);
-      return act;
+    const store = this.#store;
+    if (store !== undefined && (def.durability ?? 'local') === 'local') {
+      act.durable = true;
+      // Load before onActivate; after a commit failure the state on disk is the truth again.
+      pending = this.#commits
+        .then(() => store.get(stateKey(act.address)))
+        .then((record) => {
+          act.state = record === undefined ? def.initialState(address.id) : record.state;
+          act.version = record?.version ?? 0;
+          return def.onActivate?.(act);
+        });
+    } else {
+      try {
+        act.state = def.initialState(address.id);
+        pending = def.onActivate?.(act);
+      } catch (error) {
+        this.#activationFailed(act, error);
+        return act;
+      }
     }
     if (isThenable(pending)) {
       Promise.resolve(pending).then(
@@ -297,28 +334,105 @@ export class ActorHost {
         result = handler(act.state, env.arg, act);
       } catch (error) {
         act.busy = false;
-        this.#fail(act, env, this.#handlerFailed(act, error));
+        this.#settle(act, env, undefined, this.#handlerFailed(act, error));
         continue;
       }
       if (isThenable(result)) {
         Promise.resolve(result).then(
           (reply) => {
             act.busy = false;
-            env.resolve?.(reply);
+            this.#settle(act, env, reply, undefined);
             this.#drain(act);
           },
           (error: unknown) => {
             act.busy = false;
-            this.#fail(act, env, this.#handlerFailed(act, error));
+            this.#settle(act, env, undefined, this.#handlerFailed(act, error));
             this.#drain(act);
           },
         );
         return;
       }
       act.busy = false;
-      env.resolve?.(result);
+      this.#settle(act, env, result, undefined);
     }
     if (!act.busy) this.#idleWaiters.get(act)?.();
+  }
+
+  /**
+   * Delivers a handler's outcome. In-memory actors: at once. Durable actors: the state after the message joins
+   * this tick's commit group, and the outcome leaves only once that group is committed (the output gate); a
+   * failed commit turns every outcome of the group into the commit's error and drops the actors' in-memory
+   * state, so nothing unacknowledged survives and nothing unstored is acknowledged.
+   */
+  #settle(act: Activation, env: Envelope, reply: unknown, error: MeshError | undefined): void {
+    if (!act.durable) {
+      if (error === undefined) env.resolve?.(reply);
+      else this.#fail(act, env, error);
+      return;
+    }
+    let group = this.#group;
+    if (group === undefined) {
+      group = this.#group = { acts: new Map(), releases: [] };
+      queueMicrotask(() => this.#seal());
+    }
+    group.acts.set(act, undefined);
+    group.releases.push((commitError) => {
+      const e = commitError ?? error;
+      if (e === undefined) env.resolve?.(reply);
+      else this.#fail(act, env, e);
+    });
+  }
+
+  /** Seals this tick's group (snapshotting each actor's state now) and commits it after the groups before it. */
+  #seal(): void {
+    const group = this.#group;
+    this.#group = undefined;
+    if (group === undefined) return;
+    const ops: Array<{ type: 'put'; key: string; record: { state: unknown; version: number; epoch: number } }> = [];
+    const epoch = this.#epoch();
+    let snapshotError: MeshError | undefined;
+    for (const act of group.acts.keys()) {
+      try {
+        ops.push({ type: 'put', key: stateKey(act.address), record: { state: structuredClone(act.state), version: act.version + 1, epoch } });
+      } catch (cause) {
+        snapshotError = meshError('InvalidArgument', `state of ${fmt(act.address)} cannot be stored: ${describe(cause)}`, { cause });
+      }
+    }
+    const store = this.#store!;
+    this.#commits = this.#commits.then(async () => {
+      let failure: MeshError | undefined = snapshotError;
+      if (failure === undefined) {
+        try {
+          await store.batch(ops);
+        } catch (error) {
+          failure = error instanceof MeshError ? error : meshError('StorageError', `commit failed: ${describe(error)}`, { cause: error });
+        }
+      }
+      if (failure === undefined) {
+        let i = 0;
+        for (const act of group.acts.keys()) act.version = ops[i++]!.record.version;
+      } else {
+        // Memory is ahead of the store: forget these activations; the next message reloads the stored state.
+        for (const act of group.acts.keys()) this.#discard(act);
+      }
+      for (const release of group.releases) release(failure);
+    });
+  }
+
+  /** Drops an activation without saving or running onDeactivate; its queued messages are re-routed. */
+  #discard(act: Activation): void {
+    if (act.status === Status.Gone) return;
+    this.#remove(act);
+    this.#emitter.emit('actor:deactivated', { address: act.address, peerId: this.peerId, reason: 'storage-failed' });
+    const queued = act.queue ?? [];
+    act.queue = undefined;
+    if (queued.length > 0) this.#onOrphans?.(act.address, queued);
+  }
+
+  /** Resolves once every commit started so far has finished. */
+  flushed(): Promise<void> {
+    if (this.#group !== undefined) this.#seal();
+    return this.#commits;
   }
 
   readonly #idleWaiters = new Map<Activation, () => void>();
@@ -334,6 +448,7 @@ export class ActorHost {
   }
 
   async #finishDeactivate(act: Activation): Promise<void> {
+    if (act.durable) await this.flushed();
     try {
       await act.def.onDeactivate?.(act);
     } catch (error) {

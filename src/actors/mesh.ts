@@ -14,6 +14,7 @@ import type { PlacementStrategy } from '../placement/types.js';
 import type { Random } from '../random.js';
 import type { SignalingClient } from '../signaling/types.js';
 import type { Transport } from '../transport/types.js';
+import type { StateStore } from '../persistence/types.js';
 import type {
   ActorDefinition,
   AnyActorDefinition,
@@ -49,6 +50,10 @@ export interface MeshParts {
   maxAttempts: number;
   idleTimeoutMs: number;
   mailboxLimit: number;
+  /** Where durable actors keep their state (none: every actor is in memory only). */
+  store?: StateStore | undefined;
+  /** Close `store` when the mesh closes (it was opened for this mesh). */
+  ownsStore?: boolean;
 }
 
 /** A typed handle on one actor. */
@@ -128,6 +133,8 @@ export class Mesh implements MeshCaller {
       definitions: parts.actors,
       idleTimeoutMs: parts.idleTimeoutMs,
       mailboxLimit: parts.mailboxLimit,
+      store: parts.store,
+      epoch: () => this.table.version,
     });
     this.#host.onOrphans((address, envs) => this.#reroute(address, envs));
     this.table.onChange((c) => this.#onTableChange(c));
@@ -204,7 +211,7 @@ export class Mesh implements MeshCaller {
           if (act.failure !== undefined) return Promise.reject(act.failure);
         }
       }
-      if (act !== undefined && act.status === Status.Active && !act.busy && (act.queue === undefined || act.queue.length === 0)) {
+      if (act !== undefined && act.status === Status.Active && !act.durable && !act.busy && (act.queue === undefined || act.queue.length === 0)) {
         let reply: unknown;
         try {
           reply = this.#host.invokeNow(act, payload.op, payload.arg);
@@ -328,6 +335,7 @@ export class Mesh implements MeshCaller {
     }
     await this.#parts.signaling?.leave();
     await this.#parts.transport?.close();
+    if (this.#parts.ownsStore === true) await this.#parts.store?.close();
   }
 
   /**
@@ -345,6 +353,7 @@ export class Mesh implements MeshCaller {
     }
     (this.#parts.signaling as { kill?: () => void } | undefined)?.kill?.();
     await this.#parts.transport?.close();
+    if (this.#parts.ownsStore === true) await this.#parts.store?.close();
   }
 
   // ---------------------------------------------------------------- routing
@@ -691,8 +700,15 @@ export class Mesh implements MeshCaller {
       case 'leave':
         this.#emitter.emit('peer:leave', { peerId: change.peer.id, view: change.version });
         this.#failPendingTo(change.peer.id, 'left the room');
+        // A link to a departed peer is dead or about to be: a returning peer gets a fresh connection.
+        this.#parts.transport?.disconnect(change.peer.id);
         return;
       case 'update':
+        if (change.peer.incarnation !== change.previous.incarnation) {
+          // Same id, new process: whatever was in flight to the old one is lost, and its link is stale.
+          this.#failPendingTo(change.peer.id, 'restarted');
+          this.#parts.transport?.disconnect(change.peer.id);
+        }
         this.#emitter.emit('peer:update', { peerId: change.peer.id, capabilities: change.peer.capabilities, view: change.version });
         return;
       case 'view':

@@ -11,7 +11,7 @@ export interface ActorAddress {
 }
 
 /** Why an actor stopped being active on a peer. */
-export type DeactivationReason = 'idle' | 'not-owner' | 'shutdown' | 'activation-failed';
+export type DeactivationReason = 'idle' | 'not-owner' | 'shutdown' | 'activation-failed' | 'storage-failed';
 
 /** Every event a mesh emits, by name. */
 export interface MeshEventMap {

@@ -8,7 +8,8 @@ import { loadActorsModule } from '../edge/actors-module.js';
 interface Config {
   signalingUrl: string;
   room: string;
-  peerId: string;
+  peerId?: string;
+  dataDir?: string;
   capabilities: string[];
   actorsModule?: string;
   engine?: string;
@@ -27,7 +28,8 @@ const actors = config.actorsModule === undefined ? [] : await loadActorsModule(c
 const mesh = await createMesh({
   signalingUrl: config.signalingUrl,
   room: config.room,
-  peerId: config.peerId,
+  ...(config.peerId === undefined ? {} : { peerId: config.peerId }),
+  ...(config.dataDir === undefined ? {} : { dataDir: config.dataDir }),
   capabilities: config.capabilities,
   actors,
   loopbackOnly: true,

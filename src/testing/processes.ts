@@ -90,7 +90,10 @@ function killAndWait(child: ChildProcess, signal: NodeJS.Signals): Promise<void>
 export interface EdgePeerOptions {
   signalingUrl: string;
   room: string;
-  peerId: string;
+  /** Omitted with `dataDir`: the id kept in the data directory (or a new one). */
+  peerId?: string;
+  /** Keep the peer's id and its actors' state here (LMDB); a restart with the same directory is the same peer. */
+  dataDir?: string;
   capabilities: readonly string[];
   /** Path of a module exporting actor definitions. */
   actorsModule?: string;
@@ -133,6 +136,7 @@ export async function startEdgePeer(options: EdgePeerOptions): Promise<EdgePeerP
   const events: Array<Record<string, unknown>> = [];
   let seq = 0;
   let exited = false;
+  let readyPeerId = options.peerId ?? '';
   let ready: (() => void) | undefined;
   let readyFail: ((e: Error) => void) | undefined;
   const readyPromise = new Promise<void>((resolve, reject) => {
@@ -153,7 +157,10 @@ export async function startEdgePeer(options: EdgePeerOptions): Promise<EdgePeerP
       } catch {
         continue;
       }
-      if (line.event === 'ready') ready?.();
+      if (line.event === 'ready') {
+        readyPeerId = String(line['peerId']);
+        ready?.();
+      }
       else if (line.event !== undefined) events.push(line);
       else if (line.seq !== undefined) {
         const w = waiting.get(line.seq);
@@ -164,7 +171,7 @@ export async function startEdgePeer(options: EdgePeerOptions): Promise<EdgePeerP
   });
   child.on('exit', (code, signal) => {
     exited = true;
-    const e = new Error(`edge peer ${options.peerId} exited (${signal ?? String(code)}): ${errors.join('').slice(-2000)}`);
+    const e = new Error(`edge peer ${options.peerId ?? options.dataDir ?? ''} exited (${signal ?? String(code)}): ${errors.join('').slice(-2000)}`);
     readyFail?.(e);
     for (const w of waiting.values()) w.reject(e);
     waiting.clear();
@@ -194,7 +201,7 @@ export async function startEdgePeer(options: EdgePeerOptions): Promise<EdgePeerP
   };
 
   const handle: EdgePeerProcess = {
-    peerId: options.peerId,
+    peerId: readyPeerId,
     pid: child.pid!,
     events,
     call: <R>(request: CallRequest, callOptions?: Omit<CallOptions, 'signal'>) =>
