@@ -58,6 +58,13 @@ export interface CallOptions {
   readonly signal?: AbortSignal;
   /** Key that identifies this logical call across retries (generated when omitted). */
   readonly idempotencyKey?: string;
+  /**
+   * Retry on another owner when the owner is lost mid-call (`PeerUnavailable`), with the same idempotency key,
+   * within the deadline. Durable actors answer a retry of a call they already ran from their dedupe table, so
+   * the effect happens once; in-memory actors have no such table, so a retry may run twice. Default: `true`
+   * when `idempotencyKey` is given, else `false`.
+   */
+  readonly retry?: boolean;
 }
 
 /** What a call resolves with. */

@@ -88,3 +88,39 @@ describe('durable actors (local durability)', () => {
     await mesh.close();
   });
 });
+
+describe('idempotency keys on durable actors', () => {
+  it('answers a retry from the dedupe table, refuses a reused key with another payload, and keeps the table across restarts', async () => {
+    const store = new MemoryStateStore();
+    let runs = 0;
+    const Acc = defineActor({
+      type: 'acc',
+      initialState: () => ({ total: 0 }),
+      handlers: {
+        add: (s, by: number) => {
+          runs++;
+          return (s.total += by);
+        },
+      },
+    });
+    const mesh = await createMesh({ capabilities: ['game'], actors: [Acc], store });
+    const call = (m: typeof mesh, by: number, key: string) => m.call({ capability: 'game', type: 'acc', id: 'a', payload: { op: 'add', arg: by } }, { idempotencyKey: key });
+    expect((await call(mesh, 5, 'k1')).reply).toBe(5);
+    expect((await call(mesh, 5, 'k1')).reply).toBe(5); // retry: same reply, not run again
+    expect(runs).toBe(1);
+    const conflict = await call(mesh, 6, 'k1').catch((e: unknown) => e);
+    expect(isMeshError(conflict, 'Conflict')).toBe(true);
+    expect((await call(mesh, 1, 'k2')).reply).toBe(6);
+    await mesh.close();
+    const again = await createMesh({ capabilities: ['game'], actors: [Acc], store });
+    expect((await call(again, 5, 'k1')).reply).toBe(5); // the table was stored with the state
+    expect((await call(again, 1, 'k3')).reply).toBe(7);
+    expect(runs).toBe(3);
+    // Bounded: after more than DEDUPE_LIMIT newer keys, the oldest is forgotten.
+    for (let i = 0; i < 300; i++) await call(again, 0, `fill-${i}`);
+    const record = await store.get(stateKey({ capability: 'game', type: 'acc', id: 'a' }));
+    expect(record?.dedupe?.length).toBe(256);
+    expect(record?.dedupe?.some((d) => d.key === 'k1')).toBe(false);
+    await again.close();
+  });
+});

@@ -7,7 +7,9 @@
 import type { Clock, Timer } from '../clock/clock.js';
 import { meshError, MeshError } from '../errors.js';
 import type { ActorAddress, DeactivationReason, Emitter } from '../monitoring/events.js';
-import type { StateStore } from '../persistence/types.js';
+import type { DedupeEntry, StateStore } from '../persistence/types.js';
+import { murmur3_32 } from '../placement/hash.js';
+import { msgpackCodec } from '../codec/msgpack.js';
 import { stateKey } from '../persistence/keys.js';
 import type { ActorContext, ActorDefinition, AnyActorDefinition, Handler, MeshCaller } from './define.js';
 
@@ -28,7 +30,12 @@ export interface Envelope {
   cancelled: boolean;
   /** Clock time after which the message is dropped unrun (its caller has given up). */
   readonly deadline: number | undefined;
+  /** The call's idempotency key (durable actors keep a bounded table of keys and replies). */
+  readonly key?: string | undefined;
 }
+
+/** Most idempotency entries kept per durable actor (oldest dropped first). */
+export const DEDUPE_LIMIT = 256;
 
 /** One actor active (or activating, or deactivating) on this peer. */
 export class Activation implements ActorContext<unknown> {
@@ -52,6 +59,8 @@ export class Activation implements ActorContext<unknown> {
   durable = false;
   /** Version of the last committed record (0: never stored). */
   version = 0;
+  /** Recent idempotency keys with their payload hash and reply, stored and mirrored with the state. */
+  dedupe: DedupeEntry[] = [];
 
   constructor(address: ActorAddress, def: ActorDefinition<unknown>, host: ActorHost, tick: number) {
     this.address = address;
@@ -271,6 +280,7 @@ export class ActorHost {
         .then((record) => {
           act.state = record === undefined ? def.initialState(address.id) : record.state;
           act.version = record?.version ?? 0;
+          act.dedupe = record?.dedupe === undefined ? [] : [...record.dedupe];
           return def.onActivate?.(act);
         });
     } else {
@@ -328,6 +338,17 @@ export class ActorHost {
         this.#fail(act, env, unknownHandler(act, env.op));
         continue;
       }
+      let hash: string | undefined;
+      if (act.durable && env.key !== undefined) {
+        hash = payloadHash(env.op, env.arg);
+        const seen = act.dedupe.find((d) => d.key === env.key);
+        if (seen !== undefined) {
+          // A retry of a call that already ran: its stored reply, without running the handler again.
+          if (seen.hash === hash) this.#settle(act, env, seen.reply, undefined);
+          else this.#settle(act, env, undefined, meshError('Conflict', `idempotency key ${env.key} was used with a different payload`, { details: { key: env.key } }));
+          continue;
+        }
+      }
       act.busy = true;
       let result: unknown;
       try {
@@ -365,6 +386,10 @@ export class ActorHost {
    * state, so nothing unacknowledged survives and nothing unstored is acknowledged.
    */
   #settle(act: Activation, env: Envelope, reply: unknown, error: MeshError | undefined): void {
+    if (act.durable && env.key !== undefined && error === undefined && !act.dedupe.some((d) => d.key === env.key)) {
+      act.dedupe.push({ key: env.key, hash: payloadHash(env.op, env.arg), reply, at: this.#clock.now() });
+      if (act.dedupe.length > DEDUPE_LIMIT) act.dedupe.splice(0, act.dedupe.length - DEDUPE_LIMIT);
+    }
     if (!act.durable) {
       if (error === undefined) env.resolve?.(reply);
       else this.#fail(act, env, error);
@@ -388,12 +413,16 @@ export class ActorHost {
     const group = this.#group;
     this.#group = undefined;
     if (group === undefined) return;
-    const ops: Array<{ type: 'put'; key: string; record: { state: unknown; version: number; epoch: number } }> = [];
+    const ops: Array<{ type: 'put'; key: string; record: { state: unknown; version: number; epoch: number; dedupe: DedupeEntry[] } }> = [];
     const epoch = this.#epoch();
     let snapshotError: MeshError | undefined;
     for (const act of group.acts.keys()) {
       try {
-        ops.push({ type: 'put', key: stateKey(act.address), record: { state: structuredClone(act.state), version: act.version + 1, epoch } });
+        ops.push({
+          type: 'put',
+          key: stateKey(act.address),
+          record: { state: structuredClone(act.state), version: act.version + 1, epoch, dedupe: structuredClone(act.dedupe) },
+        });
       } catch (cause) {
         snapshotError = meshError('InvalidArgument', `state of ${fmt(act.address)} cannot be stored: ${describe(cause)}`, { cause });
       }
@@ -505,6 +534,19 @@ export class ActorHost {
       }
     }
   }
+}
+
+/** A 64-bit hash (two MurmurHash3 seeds) of a call's op and encoded argument, to tell retries from key reuse. */
+export function payloadHash(op: string, arg: unknown): string {
+  let bytes: Uint8Array;
+  try {
+    bytes = msgpackCodec.encode([op, arg ?? null]);
+  } catch {
+    return `unencodable:${op}`;
+  }
+  let text = '';
+  for (let i = 0; i < bytes.length; i += 4096) text += String.fromCharCode(...bytes.subarray(i, i + 4096));
+  return `${murmur3_32(text, 0).toString(16)}${murmur3_32(text, 0x9747b28c).toString(16)}:${bytes.length}`;
 }
 
 function unknownHandler(act: Activation, op: string): MeshError {

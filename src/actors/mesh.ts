@@ -368,6 +368,7 @@ export class Mesh implements MeshCaller {
     const started = this.#clock.now();
     const deadline = started + timeoutMs;
     let key = options?.idempotencyKey;
+    const retry = options?.retry ?? key !== undefined;
     const { capability, type, id } = request;
     let attempts = 0;
     let target = '';
@@ -376,14 +377,21 @@ export class Mesh implements MeshCaller {
         attempts++;
         target = this.#ownerOrThrow(capability, id);
         try {
+          key ??= `${this.peerId}:${this.#parts.incarnation}:${++this.#keySeq}`;
           const reply =
             target === this.peerId
-              ? await this.#callLocal(request, deadline, signal)
-              : await this.#callRemote(target, request, (key ??= `${this.peerId}:${this.#parts.incarnation}:${++this.#keySeq}`), deadline, signal);
+              ? await this.#callLocal(request, key, deadline, signal)
+              : await this.#callRemote(target, request, key, deadline, signal);
           if (target === this.peerId) this.#callsServed++;
           this.#completed(request, target, started, attempts, undefined);
           return { reply, peerId: target };
         } catch (error) {
+          if (isMeshError(error, 'PeerUnavailable') && retry && attempts < this.#parts.maxAttempts && this.#clock.now() < deadline) {
+            // The owner went away mid-call. Same idempotency key: a durable actor that already ran it answers
+            // from its dedupe table instead of running it twice.
+            await this.#afterPeerLoss(attempts, deadline, signal, request);
+            continue;
+          }
           if (!isMeshError(error, 'NotOwner')) throw error;
           if (attempts >= this.#parts.maxAttempts || this.#clock.now() >= deadline) {
             throw meshError('RetriesExhausted', `no owner of ${fmt(request)} accepted the call after ${attempts} attempts`, {
@@ -415,11 +423,18 @@ export class Mesh implements MeshCaller {
     if (signal?.aborted) throw aborted(request);
   }
 
+  /** After losing the owner: wait for the view that removes it (the standby then owns the shard), or back off. */
+  async #afterPeerLoss(attempts: number, deadline: number, signal: AbortSignal | undefined, request: CallRequest): Promise<void> {
+    const left = deadline - this.#clock.now();
+    await this.waitForView(this.table.version + 1, Math.min(left, 50 * 2 ** attempts));
+    if (signal?.aborted) throw aborted(request);
+  }
+
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => this.#clock.setTimeout(resolve, ms));
   }
 
-  #callLocal(request: CallRequest, deadline: number, signal: AbortSignal | undefined): Promise<unknown> {
+  #callLocal(request: CallRequest, key: string, deadline: number, signal: AbortSignal | undefined): Promise<unknown> {
     return new Promise<unknown>((resolve, reject) => {
       let settled = false;
       let timer: Timer | undefined;
@@ -444,6 +459,7 @@ export class Mesh implements MeshCaller {
         },
         cancelled: false,
         deadline,
+        key,
       };
       this.#host.deliver(request, env);
       if (settled) return;
@@ -598,7 +614,7 @@ export class Mesh implements MeshCaller {
   }
 
   #serveCall(from: string, f: CallFrame): void {
-    const [, rid, capability, type, id, op, arg, , , ttl] = f;
+    const [, rid, capability, type, id, op, arg, , key, ttl] = f;
     const address = { capability, type, id };
     const fail = (error: MeshError): void => this.#reply(from, [Kind.Error, rid, errorToWire(error), this.table.version]);
     if (!this.#owns(capability, id)) {
@@ -615,6 +631,7 @@ export class Mesh implements MeshCaller {
       reject: fail,
       cancelled: false,
       deadline: this.#clock.now() + ttl,
+      key,
     };
     try {
       this.#host.deliver(address, env);
