@@ -113,14 +113,16 @@ export interface ActorSpec<S, H extends Handlers<S>> {
   /** Most messages queued for one actor; more are refused with `MailboxFull` (default 10,000). */
   readonly mailboxLimit?: number;
   /**
-   * Where the state lives. `'local'` (the default when the mesh has a state store): loaded before
-   * `onActivate`, committed after each message before the reply leaves. `'memory'`: never stored.
+   * Where the state lives. `'replicated'` (the default when the mesh has a state store): committed locally and
+   * mirrored to the standby (the second peer of the preference list) before the reply leaves; a new owner
+   * loads the newest copy held by the peers of the preference list. `'local'`: committed locally only.
+   * `'memory'`: never stored.
    */
   readonly durability?: Durability;
 }
 
 /** How an actor type's state is kept. */
-export type Durability = 'memory' | 'local';
+export type Durability = 'memory' | 'local' | 'replicated';
 
 /** A checked actor definition. */
 export interface ActorDefinition<S = unknown, H extends Handlers<S> = Handlers<S>> extends ActorSpec<S, H> {
@@ -140,8 +142,8 @@ export function defineActor<S, H extends Handlers<S>>(spec: ActorSpec<S, H>): Ac
     if (typeof fn !== 'function') throw meshError('InvalidArgument', `actor ${spec.type}: handler ${name} is not a function`);
   }
   if (spec.idleTimeoutMs !== undefined && !(spec.idleTimeoutMs > 0)) throw meshError('InvalidArgument', `actor ${spec.type}: idleTimeoutMs must be > 0`);
-  if (spec.durability !== undefined && spec.durability !== 'memory' && spec.durability !== 'local') {
-    throw meshError('InvalidArgument', `actor ${spec.type}: durability must be 'memory' or 'local'`);
+  if (spec.durability !== undefined && spec.durability !== 'memory' && spec.durability !== 'local' && spec.durability !== 'replicated') {
+    throw meshError('InvalidArgument', `actor ${spec.type}: durability must be 'memory', 'local' or 'replicated'`);
   }
   if (spec.mailboxLimit !== undefined && !(Number.isInteger(spec.mailboxLimit) && spec.mailboxLimit > 0)) {
     throw meshError('InvalidArgument', `actor ${spec.type}: mailboxLimit must be a positive integer`);

@@ -7,7 +7,7 @@
 import type { Clock, Timer } from '../clock/clock.js';
 import { meshError, MeshError } from '../errors.js';
 import type { ActorAddress, DeactivationReason, Emitter } from '../monitoring/events.js';
-import type { DedupeEntry, StateStore } from '../persistence/types.js';
+import type { DedupeEntry, StateRecord, StateStore } from '../persistence/types.js';
 import { murmur3_32 } from '../placement/hash.js';
 import { msgpackCodec } from '../codec/msgpack.js';
 import { stateKey } from '../persistence/keys.js';
@@ -61,6 +61,11 @@ export class Activation implements ActorContext<unknown> {
   version = 0;
   /** Recent idempotency keys with their payload hash and reply, stored and mirrored with the state. */
   dedupe: DedupeEntry[] = [];
+  /** Whether committed records are also mirrored to the standby. */
+  replicated = false;
+  /** Resolved when the activation is gone (see `ActorHost.release`). */
+  goneResolve: (() => void) | undefined = undefined;
+  gone: Promise<void> | undefined = undefined;
 
   constructor(address: ActorAddress, def: ActorDefinition<unknown>, host: ActorHost, tick: number) {
     this.address = address;
@@ -84,6 +89,23 @@ export interface ActorHostOptions {
   store?: StateStore | undefined;
   /** The current view version, written into every record as its epoch. */
   epoch?: () => number;
+  /** Standby mirroring for `replicated` actors (without it they behave as `local`). */
+  replication?: Replication | undefined;
+}
+
+/** How a host reaches the other copies of a replicated actor (provided by the mesh). */
+export interface Replication {
+  /** The newest record held by the other peers of the actor's preference list (undefined: none). */
+  load(address: ActorAddress): Promise<StateRecord | undefined>;
+  /** Copies a committed record to the actor's standby; resolves on its acknowledgement (at once without one). */
+  mirror(address: ActorAddress, record: StateRecord): Promise<void>;
+}
+
+/** Whether record `a` is newer than `b` (epoch first, then version). */
+export function newerRecord(a: StateRecord | undefined, b: StateRecord | undefined): boolean {
+  if (a === undefined) return false;
+  if (b === undefined) return true;
+  return a.epoch > b.epoch || (a.epoch === b.epoch && a.version > b.version);
 }
 
 /** Replies (and errors) of durable actors, released once the state they depend on is committed. */
@@ -112,6 +134,7 @@ export class ActorHost {
   #sweeper: Timer | undefined;
   readonly #store: StateStore | undefined;
   readonly #epoch: () => number;
+  readonly #replication: Replication | undefined;
   /** The group collecting this tick's durable writes, and the chain of commits in flight (in order). */
   #group: CommitGroup | undefined;
   #commits: Promise<void> = Promise.resolve();
@@ -125,6 +148,7 @@ export class ActorHost {
     this.#mailboxLimit = options.mailboxLimit;
     this.#store = options.store;
     this.#epoch = options.epoch ?? (() => 0);
+    this.#replication = options.replication;
     let minIdle = options.idleTimeoutMs;
     for (const def of options.definitions as ReadonlyArray<ActorDefinition<unknown>>) {
       if (this.#defs.has(def.type)) throw meshError('InvalidArgument', `actor type ${def.type} defined twice`);
@@ -272,11 +296,27 @@ export class ActorHost {
     const started = this.#emitter.has('actor:activated') ? this.#clock.now() : 0;
     let pending: void | Promise<void>;
     const store = this.#store;
-    if (store !== undefined && (def.durability ?? 'local') === 'local') {
+    const durability = def.durability ?? 'replicated';
+    if (store !== undefined && durability !== 'memory') {
       act.durable = true;
-      // Load before onActivate; after a commit failure the state on disk is the truth again.
+      const replication = durability === 'replicated' ? this.#replication : undefined;
+      act.replicated = replication !== undefined;
+      const key = stateKey(act.address);
+      // Load before onActivate; after a commit failure the state on disk is the truth again. A replicated actor
+      // takes the newest copy among this peer and the others of its preference list (the old owner on a join,
+      // the standby after a crash), and keeps it locally before serving.
       pending = this.#commits
-        .then(() => store.get(stateKey(act.address)))
+        .then(async () => {
+          let record = await store.get(key);
+          if (replication !== undefined) {
+            const remote = await replication.load(act.address);
+            if (newerRecord(remote, record)) {
+              await store.put(key, remote!);
+              record = remote;
+            }
+          }
+          return record;
+        })
         .then((record) => {
           act.state = record === undefined ? def.initialState(address.id) : record.state;
           act.version = record?.version ?? 0;
@@ -439,7 +479,22 @@ export class ActorHost {
       }
       if (failure === undefined) {
         let i = 0;
-        for (const act of group.acts.keys()) act.version = ops[i++]!.record.version;
+        const mirrors: Array<Promise<void>> = [];
+        for (const act of group.acts.keys()) {
+          const op = ops[i++]!;
+          act.version = op.record.version;
+          if (act.replicated) mirrors.push(this.#replication!.mirror(act.address, op.record));
+        }
+        if (mirrors.length > 0) {
+          // The output gate: replies wait for the standby's acknowledgement too. A failed mirror leaves the write
+          // committed here but unacknowledged; the caller's retry (same key) is answered from the dedupe table.
+          const results = await Promise.allSettled(mirrors);
+          const bad = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+          if (bad !== undefined) {
+            failure = bad.reason instanceof MeshError ? bad.reason : meshError('PeerUnavailable', `mirror failed: ${describe(bad.reason)}`, { cause: bad.reason });
+            if (failure.code === 'StaleEpoch') for (const act of group.acts.keys()) this.#discard(act);
+          }
+        }
       } else {
         // Memory is ahead of the store: forget these activations; the next message reloads the stored state.
         for (const act of group.acts.keys()) this.#discard(act);
@@ -500,8 +555,23 @@ export class ActorHost {
     this.#onOrphans = fn;
   }
 
+  /**
+   * Gives up an actor here (its shard moved): deactivates it if active, then waits until it is gone and every
+   * commit (and mirror) started so far has finished. The new owner calls this through a fetch before loading.
+   */
+  async release(address: ActorAddress): Promise<void> {
+    const act = this.get(address.capability, address.type, address.id);
+    if (act !== undefined && act.status !== Status.Gone) {
+      act.gone ??= new Promise<void>((resolve) => (act.goneResolve = resolve));
+      void this.deactivate(act, 'not-owner');
+      await act.gone;
+    }
+    await this.flushed();
+  }
+
   #remove(act: Activation): void {
     act.status = Status.Gone;
+    act.goneResolve?.();
     const ids = this.#actors.get(act.address.capability)?.get(act.address.type);
     if (ids?.get(act.address.id) === act) {
       ids.delete(act.address.id);

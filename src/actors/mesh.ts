@@ -26,8 +26,10 @@ import type {
   MeshCaller,
   ReplyOf,
 } from './define.js';
-import { ActorHost, Status, fmt, type Activation, type Envelope } from './host.js';
-import { asFrame, Kind, type CallFrame, type CastFrame, type Frame } from './protocol.js';
+import { ActorHost, Status, fmt, newerRecord, type Activation, type Envelope } from './host.js';
+import { asFrame, Kind, type CallFrame, type CastFrame, type FetchFrame, type Frame, type MirrorFrame } from './protocol.js';
+import { parseStateKey, stateKey } from '../persistence/keys.js';
+import type { StateRecord } from '../persistence/types.js';
 
 /** Everything a {@link Mesh} is built from. `createMesh` fills these in from friendlier options. */
 export interface MeshParts {
@@ -89,6 +91,8 @@ interface OwnerCache {
 }
 
 const MAX_CAST_HOPS = 3;
+/** How long a mirror or a fetch may take before it counts as failed. */
+const REPLICATION_TIMEOUT_MS = 3000;
 
 /** One peer of a mesh. Create it with `createMesh` (or `Mesh.start` from parts). */
 export class Mesh implements MeshCaller {
@@ -135,6 +139,7 @@ export class Mesh implements MeshCaller {
       mailboxLimit: parts.mailboxLimit,
       store: parts.store,
       epoch: () => this.table.version,
+      replication: parts.transport === undefined ? undefined : { load: (a) => this.#loadNewest(a), mirror: (a, r) => this.#mirror(a, r) },
     });
     this.#host.onOrphans((address, envs) => this.#reroute(address, envs));
     this.table.onChange((c) => this.#onTableChange(c));
@@ -478,11 +483,24 @@ export class Mesh implements MeshCaller {
   }
 
   #callRemote(owner: string, request: CallRequest, key: string, deadline: number, signal: AbortSignal | undefined): Promise<unknown> {
-    const transport = this.#parts.transport;
-    if (transport === undefined) return Promise.reject(meshError('PeerUnavailable', `no transport to reach ${owner}`));
     const rid = ++this.#rid;
     const ttl = Math.max(1, Math.ceil(deadline - this.#clock.now()));
     const frame: CallFrame = [Kind.Call, rid, request.capability, request.type, request.id, request.payload.op, request.payload.arg ?? null, this.table.version, key, ttl];
+    return this.#request(owner, rid, frame, ttl, () => timeout(request, deadline), signal, () => aborted(request));
+  }
+
+  /** Sends a request frame carrying `rid` and waits for its Reply or Error frame from `peer`. */
+  #request(
+    peer: string,
+    rid: number,
+    frame: Frame,
+    ttl: number,
+    onTimeout: () => MeshError,
+    signal?: AbortSignal,
+    onAbort?: () => MeshError,
+  ): Promise<unknown> {
+    const transport = this.#parts.transport;
+    if (transport === undefined) return Promise.reject(meshError('PeerUnavailable', `no transport to reach ${peer}`));
     let bytes: Uint8Array;
     try {
       bytes = this.#codec.encode(frame);
@@ -490,14 +508,14 @@ export class Mesh implements MeshCaller {
       return Promise.reject(error as Error);
     }
     return new Promise<unknown>((resolve, reject) => {
-      let onAbort: (() => void) | undefined;
+      let abortListener: (() => void) | undefined;
       const cleanup = (): void => {
         this.#pending.delete(rid);
         pending.timer?.cancel();
-        if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
+        if (abortListener !== undefined) signal?.removeEventListener('abort', abortListener);
       };
       const pending: Pending = {
-        owner,
+        owner: peer,
         timer: undefined,
         resolve: (reply) => {
           cleanup();
@@ -509,13 +527,13 @@ export class Mesh implements MeshCaller {
         },
       };
       this.#pending.set(rid, pending);
-      pending.timer = this.#clock.setTimeout(() => pending.reject(timeout(request, deadline)), ttl);
-      if (signal !== undefined) {
-        onAbort = () => pending.reject(aborted(request));
-        signal.addEventListener('abort', onAbort, { once: true });
+      pending.timer = this.#clock.setTimeout(() => pending.reject(onTimeout()), ttl);
+      if (signal !== undefined && onAbort !== undefined) {
+        abortListener = () => pending.reject(onAbort());
+        signal.addEventListener('abort', abortListener, { once: true });
       }
-      transport.send(owner, bytes).catch((error: unknown) => {
-        if (this.#pending.get(rid) === pending) pending.reject(asMeshError(error, 'PeerUnavailable', owner));
+      transport.send(peer, bytes).catch((error: unknown) => {
+        if (this.#pending.get(rid) === pending) pending.reject(asMeshError(error, 'PeerUnavailable', peer));
       });
     });
   }
@@ -589,6 +607,12 @@ export class Mesh implements MeshCaller {
       case Kind.Cast:
         this.#serveCast(from, frame);
         return;
+      case Kind.Mirror:
+        void this.#serveMirror(from, frame);
+        return;
+      case Kind.Fetch:
+        void this.#serveFetch(from, frame);
+        return;
       case Kind.Reply: {
         const p = this.#pending.get(frame[1]);
         if (p === undefined || p.owner !== from) this.#dropped(from, 'reply to an unknown request');
@@ -637,6 +661,72 @@ export class Mesh implements MeshCaller {
       this.#host.deliver(address, env);
     } catch (error) {
       fail(asMeshError(error, 'HandlerFailed', this.peerId));
+    }
+  }
+
+  // ---------------------------------------------------------------- replication
+
+  /** Copies a committed record to the actor's standby (the second peer of its preference list). */
+  async #mirror(address: ActorAddress, record: StateRecord): Promise<void> {
+    const standby = this.preferenceList(address.capability, address.id, 2)[1];
+    if (standby === undefined || standby === this.peerId) return;
+    const rid = ++this.#rid;
+    const frame: MirrorFrame = [Kind.Mirror, rid, stateKey(address), record];
+    await this.#request(standby, rid, frame, REPLICATION_TIMEOUT_MS, () =>
+      meshError('PeerUnavailable', `standby ${standby} did not acknowledge ${fmt(address)}`, { details: { peerId: standby } }),
+    );
+  }
+
+  /** The newest record of `address` held by the other peers of its preference list. */
+  async #loadNewest(address: ActorAddress): Promise<StateRecord | undefined> {
+    const key = stateKey(address);
+    const peers = this.preferenceList(address.capability, address.id, 3).filter((p) => p !== this.peerId);
+    const results = await Promise.allSettled(
+      peers.map((peer) => {
+        const rid = ++this.#rid;
+        const frame: FetchFrame = [Kind.Fetch, rid, key, this.table.version];
+        return this.#request(peer, rid, frame, REPLICATION_TIMEOUT_MS, () => meshError('Timeout', `fetch of ${key} from ${peer} timed out`));
+      }),
+    );
+    let newest: StateRecord | undefined;
+    for (const r of results) {
+      if (r.status === 'fulfilled' && r.value !== null && typeof r.value === 'object' && newerRecord(r.value as StateRecord, newest)) newest = r.value as StateRecord;
+    }
+    return newest;
+  }
+
+  async #serveMirror(from: string, f: MirrorFrame): Promise<void> {
+    const [, rid, key, record] = f;
+    const fail = (error: MeshError): void => this.#reply(from, [Kind.Error, rid, errorToWire(error), this.table.version]);
+    const store = this.#parts.store;
+    if (store === undefined) return fail(meshError('StorageError', `peer ${this.peerId} has no state store`));
+    try {
+      const address = parseStateKey(key);
+      const act = this.#host.get(address.capability, address.type, address.id);
+      if (act !== undefined && act.status !== Status.Gone) {
+        // This peer serves the actor itself: a mirror from another peer comes from an owner with an old view.
+        return fail(meshError('StaleEpoch', `peer ${this.peerId} owns ${key}; refusing a mirror from ${from}`, { details: { key } }));
+      }
+      await store.put(key, record as StateRecord);
+      this.#reply(from, [Kind.Reply, rid, null]);
+    } catch (error) {
+      fail(asMeshError(error, 'HandlerFailed', this.peerId));
+    }
+  }
+
+  async #serveFetch(from: string, f: FetchFrame): Promise<void> {
+    const [, rid, key, view] = f;
+    const store = this.#parts.store;
+    try {
+      // Answer in a view at least as new as the asker's, after letting go of the actor if it moved away, so
+      // every write it acknowledged here is in the record returned.
+      if (view > this.table.version) await this.waitForView(view, REPLICATION_TIMEOUT_MS);
+      const address = parseStateKey(key);
+      if (!this.#owns(address.capability, address.id)) await this.#host.release(address);
+      const record = store === undefined ? undefined : await store.get(key);
+      this.#reply(from, [Kind.Reply, rid, record ?? null]);
+    } catch (error) {
+      this.#reply(from, [Kind.Error, rid, errorToWire(asMeshError(error, 'HandlerFailed', this.peerId)), this.table.version]);
     }
   }
 

@@ -6,7 +6,7 @@
 import { meshError, type WireError } from '../errors.js';
 
 /** Frame kinds. */
-export const Kind = { Call: 1, Cast: 2, Reply: 3, Error: 4 } as const;
+export const Kind = { Call: 1, Cast: 2, Reply: 3, Error: 4, Mirror: 5, Fetch: 6 } as const;
 
 /** A call: `[1, requestId, capability, type, id, op, arg, view, idempotencyKey, ttlMs]`. */
 export type CallFrame = [1, number, string, string, string, string, unknown, number, string, number];
@@ -16,8 +16,12 @@ export type CastFrame = [2, string, string, string, string, unknown, number, num
 export type ReplyFrame = [3, number, unknown];
 /** An error reply: `[4, requestId, error, view]`. */
 export type ErrorFrame = [4, number, WireError, number];
+/** A standby copy of a committed record: `[5, requestId, stateKey, record]`, answered by Reply(null) or Error. */
+export type MirrorFrame = [5, number, string, { state: unknown; version: number; epoch: number; dedupe?: unknown }];
+/** A request for the stored record of an actor: `[6, requestId, stateKey, view]`, answered by Reply(record | null). */
+export type FetchFrame = [6, number, string, number];
 /** Any frame. */
-export type Frame = CallFrame | CastFrame | ReplyFrame | ErrorFrame;
+export type Frame = CallFrame | CastFrame | ReplyFrame | ErrorFrame | MirrorFrame | FetchFrame;
 
 const MAX_NAME = 256;
 const MAX_ID = 1024;
@@ -49,6 +53,17 @@ export function asFrame(v: unknown): Frame {
     case Kind.Error:
       if (v.length !== 4 || !uint(v[1]) || !uint(v[3]) || typeof v[2] !== 'object' || v[2] === null) throw bad('error frame');
       return v as ErrorFrame;
+    case Kind.Mirror: {
+      const r = v[3] as Record<string, unknown> | null;
+      if (v.length !== 4 || !uint(v[1]) || !str(v[2], MAX_ID * 3) || r === null || typeof r !== 'object' || !uint(r['version']) || !uint(r['epoch'])) {
+        throw bad('mirror frame');
+      }
+      if (r['dedupe'] !== undefined && !Array.isArray(r['dedupe'])) throw bad('mirror frame dedupe');
+      return v as MirrorFrame;
+    }
+    case Kind.Fetch:
+      if (v.length !== 4 || !uint(v[1]) || !str(v[2], MAX_ID * 3) || !uint(v[3])) throw bad('fetch frame');
+      return v as FetchFrame;
     default:
       throw bad(`unknown frame kind ${String(v[0])}`);
   }

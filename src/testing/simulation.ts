@@ -11,6 +11,7 @@ import type { ActorAddress } from '../monitoring/events.js';
 import { seededRandom, type Random } from '../random.js';
 import { MemorySignalingHub } from '../signaling/memory.js';
 import { MemoryNetwork } from '../transport/memory.js';
+import { MemoryStateStore } from '../persistence/memory.js';
 
 /** Options of {@link createSimulation}. */
 export interface SimulationOptions {
@@ -26,6 +27,11 @@ export interface SimulationOptions {
   detectMs?: number;
   /** How often the signaling hub checks liveness (default 500 ms). */
   livenessMs?: number;
+  /**
+   * Give every peer its own in-memory state store (kept per peer id across crashes and restarts, like a data
+   * directory), so durable and replicated actors can be simulated.
+   */
+  stores?: boolean;
   /** Extra mesh options applied to every peer. */
   mesh?: Partial<Omit<MeshOptions, 'peerId' | 'capabilities' | 'transport' | 'signaling' | 'clock' | 'random' | 'actors'>>;
 }
@@ -74,6 +80,13 @@ export function createSimulation(options: SimulationOptions): Simulation {
   const hub = new MemorySignalingHub({ clock, network, livenessMs: options.livenessMs ?? 500, latencyMs: 1 });
   const peers = new Map<string, Mesh>();
   const incarnations = new Map<string, number>();
+  const stores = new Map<string, MemoryStateStore>();
+
+  const storeFor = (id: string): MemoryStateStore => {
+    let store = stores.get(id);
+    if (store === undefined) stores.set(id, (store = new MemoryStateStore({ name: `memory:${id}` })));
+    return store;
+  };
 
   const sim: Simulation = {
     seed: options.seed,
@@ -97,6 +110,7 @@ export function createSimulation(options: SimulationOptions): Simulation {
         signaling: hub.client(ROOM),
         clock,
         random,
+        ...(options.stores === true ? { store: storeFor(id) } : {}),
         ...(peerOptions.weight === undefined ? {} : { weight: peerOptions.weight }),
       }));
       let mesh: Mesh | undefined;
