@@ -332,13 +332,15 @@ export class Mesh implements MeshCaller {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // Leave first, so the others route to this peer's successors; then hand over: drain every actor (its
+    // commits and mirrors finish while the transport is still open) and send queued callers on with NotOwner.
+    await this.#parts.signaling?.leave();
     await this.#host.close();
     for (const [rid, p] of this.#pending) {
       this.#pending.delete(rid);
       p.timer?.cancel();
       p.reject(meshError('Closed', `peer ${this.peerId} closed`));
     }
-    await this.#parts.signaling?.leave();
     await this.#parts.transport?.close();
     if (this.#parts.ownsStore === true) await this.#parts.store?.close();
   }
@@ -641,7 +643,7 @@ export class Mesh implements MeshCaller {
     const [, rid, capability, type, id, op, arg, , key, ttl] = f;
     const address = { capability, type, id };
     const fail = (error: MeshError): void => this.#reply(from, [Kind.Error, rid, errorToWire(error), this.table.version]);
-    if (!this.#owns(capability, id)) {
+    if (this.#closed || !this.#owns(capability, id)) {
       fail(meshError('NotOwner', `peer ${this.peerId} does not own ${fmt(address)} in view ${this.table.version}`, { details: { view: this.table.version } }));
       return;
     }
@@ -782,11 +784,8 @@ export class Mesh implements MeshCaller {
           env.reject?.(asMeshError(error, 'HandlerFailed', this.peerId));
         }
       } else if (env.reject !== undefined) {
-        env.reject(
-          this.#closed
-            ? meshError('Closed', `peer ${this.peerId} closed`)
-            : meshError('NotOwner', `peer ${this.peerId} no longer owns ${fmt(address)}`, { details: { view: this.table.version } }),
-        );
+        // Retryable: the caller finds the next owner (after a graceful leave, the successor).
+        env.reject(meshError('NotOwner', `peer ${this.peerId} no longer serves ${fmt(address)}`, { details: { view: this.table.version } }));
       } else if (!this.#closed) {
         try {
           this.#castRouted(address.capability, address.type, address.id, env.op, env.arg, 1);
