@@ -64,6 +64,8 @@ export interface MeshOptions {
   store?: StateStore;
   /** Close `store` with the mesh (default false for a store you pass in). */
   ownsStore?: boolean;
+  /** How long a mirror to the standby or a fetch of an actor's state from a peer may take (default 3000 ms). */
+  replicationTimeoutMs?: number;
 
   // ---- real network (used when `signalingUrl` is given)
   /** `ws://` or `wss://` URL of a meshrtc signaling server. */
@@ -161,6 +163,7 @@ export function resolveParts(options: Omit<MeshOptions, 'signalingUrl'>): MeshPa
     mailboxLimit: Math.floor(positive('mailboxLimit', options.mailboxLimit, 10_000)),
     store: options.store,
     ownsStore: options.ownsStore ?? false,
+    replicationTimeoutMs: positive('replicationTimeoutMs', options.replicationTimeoutMs, 3000),
   };
 }
 

@@ -63,6 +63,8 @@ export class Activation implements ActorContext<unknown> {
   dedupe: DedupeEntry[] = [];
   /** Whether committed records are also mirrored to the standby. */
   replicated = false;
+  /** The last record known stored (and, for replicated actors, mirrored): what a failed write rolls back to. */
+  committed: StateRecord | undefined = undefined;
   /** Resolved when the activation is gone (see `ActorHost.release`). */
   goneResolve: (() => void) | undefined = undefined;
   gone: Promise<void> | undefined = undefined;
@@ -111,8 +113,8 @@ export function newerRecord(a: StateRecord | undefined, b: StateRecord | undefin
 /** Replies (and errors) of durable actors, released once the state they depend on is committed. */
 interface CommitGroup {
   /** Actor, state snapshot at the time the group was sealed. */
-  readonly acts: Map<Activation, unknown>;
-  readonly releases: Array<(error: MeshError | undefined) => void>;
+  /** Each actor of the group with the outcomes waiting on its write. */
+  readonly acts: Map<Activation, Array<(error: MeshError | undefined) => void>>;
 }
 
 type TypeMap = Map<string, Activation>;
@@ -321,6 +323,7 @@ export class ActorHost {
           act.state = record === undefined ? def.initialState(address.id) : record.state;
           act.version = record?.version ?? 0;
           act.dedupe = record?.dedupe === undefined ? [] : [...record.dedupe];
+          act.committed = record;
           return def.onActivate?.(act);
         });
     } else {
@@ -437,11 +440,12 @@ export class ActorHost {
     }
     let group = this.#group;
     if (group === undefined) {
-      group = this.#group = { acts: new Map(), releases: [] };
+      group = this.#group = { acts: new Map() };
       queueMicrotask(() => this.#seal());
     }
-    group.acts.set(act, undefined);
-    group.releases.push((commitError) => {
+    let releases = group.acts.get(act);
+    if (releases === undefined) group.acts.set(act, (releases = []));
+    releases.push((commitError) => {
       const e = commitError ?? error;
       if (e === undefined) env.resolve?.(reply);
       else this.#fail(act, env, e);
@@ -470,6 +474,7 @@ export class ActorHost {
     const store = this.#store!;
     this.#commits = this.#commits.then(async () => {
       let failure: MeshError | undefined = snapshotError;
+      const actFailures = new Map<Activation, MeshError>();
       if (failure === undefined) {
         try {
           await store.batch(ops);
@@ -479,27 +484,45 @@ export class ActorHost {
       }
       if (failure === undefined) {
         let i = 0;
-        const mirrors: Array<Promise<void>> = [];
+        const mirrored: Array<[Activation, StateRecord, Promise<void>]> = [];
+        // Mirror failures are per actor: the other actors of the group are stored and mirrored.
         for (const act of group.acts.keys()) {
           const op = ops[i++]!;
           act.version = op.record.version;
-          if (act.replicated) mirrors.push(this.#replication!.mirror(act.address, op.record));
+          if (act.replicated) mirrored.push([act, op.record, this.#replication!.mirror(act.address, op.record)]);
+          else act.committed = op.record;
         }
-        if (mirrors.length > 0) {
-          // The output gate: replies wait for the standby's acknowledgement too. A failed mirror leaves the write
-          // committed here but unacknowledged; the caller's retry (same key) is answered from the dedupe table.
-          const results = await Promise.allSettled(mirrors);
-          const bad = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-          if (bad !== undefined) {
-            failure = bad.reason instanceof MeshError ? bad.reason : meshError('PeerUnavailable', `mirror failed: ${describe(bad.reason)}`, { cause: bad.reason });
-            if (failure.code === 'StaleEpoch') for (const act of group.acts.keys()) this.#discard(act);
+        if (mirrored.length > 0) {
+          // The output gate: replies wait for the standby's acknowledgement too. Not mirrored means not written:
+          // a failed mirror rolls the local record back to the last mirrored one and drops the activation, so
+          // the caller's retry runs once, on whichever peer owns the actor then.
+          const results = await Promise.allSettled(mirrored.map((m) => m[2]));
+          for (let k = 0; k < mirrored.length; k++) {
+            const [act, record] = mirrored[k]!;
+            const r = results[k]!;
+            if (r.status === 'fulfilled') {
+              act.committed = record;
+              continue;
+            }
+            actFailures.set(act, r.reason instanceof MeshError ? r.reason : meshError('PeerUnavailable', `mirror failed: ${describe(r.reason)}`, { cause: r.reason }));
+            const key = stateKey(act.address);
+            try {
+              if (act.committed === undefined) await store.delete(key);
+              else await store.put(key, act.committed, { expectEpochAtMost: false });
+            } catch {
+              // The store failed too; the activation is dropped below either way.
+            }
+            this.#discard(act);
           }
         }
       } else {
         // Memory is ahead of the store: forget these activations; the next message reloads the stored state.
         for (const act of group.acts.keys()) this.#discard(act);
       }
-      for (const release of group.releases) release(failure);
+      for (const [act, releases] of group.acts) {
+        const error = failure ?? actFailures.get(act);
+        for (const release of releases) release(error);
+      }
     });
   }
 

@@ -56,6 +56,8 @@ export interface MeshParts {
   store?: StateStore | undefined;
   /** Close `store` when the mesh closes (it was opened for this mesh). */
   ownsStore?: boolean;
+  /** How long a mirror to the standby or a fetch from a peer may take (default 3000 ms). */
+  replicationTimeoutMs?: number;
 }
 
 /** A typed handle on one actor. */
@@ -674,7 +676,7 @@ export class Mesh implements MeshCaller {
     if (standby === undefined || standby === this.peerId) return;
     const rid = ++this.#rid;
     const frame: MirrorFrame = [Kind.Mirror, rid, stateKey(address), record];
-    await this.#request(standby, rid, frame, REPLICATION_TIMEOUT_MS, () =>
+    await this.#request(standby, rid, frame, this.#parts.replicationTimeoutMs ?? REPLICATION_TIMEOUT_MS, () =>
       meshError('PeerUnavailable', `standby ${standby} did not acknowledge ${fmt(address)}`, { details: { peerId: standby } }),
     );
   }
@@ -687,7 +689,7 @@ export class Mesh implements MeshCaller {
       peers.map((peer) => {
         const rid = ++this.#rid;
         const frame: FetchFrame = [Kind.Fetch, rid, key, this.table.version];
-        return this.#request(peer, rid, frame, REPLICATION_TIMEOUT_MS, () => meshError('Timeout', `fetch of ${key} from ${peer} timed out`));
+        return this.#request(peer, rid, frame, this.#parts.replicationTimeoutMs ?? REPLICATION_TIMEOUT_MS, () => meshError('Timeout', `fetch of ${key} from ${peer} timed out`));
       }),
     );
     let newest: StateRecord | undefined;
@@ -722,7 +724,7 @@ export class Mesh implements MeshCaller {
     try {
       // Answer in a view at least as new as the asker's, after letting go of the actor if it moved away, so
       // every write it acknowledged here is in the record returned.
-      if (view > this.table.version) await this.waitForView(view, REPLICATION_TIMEOUT_MS);
+      if (view > this.table.version) await this.waitForView(view, this.#parts.replicationTimeoutMs ?? REPLICATION_TIMEOUT_MS);
       const address = parseStateKey(key);
       if (!this.#owns(address.capability, address.id)) await this.#host.release(address);
       const record = store === undefined ? undefined : await store.get(key);

@@ -78,3 +78,59 @@ describe('replicated actors (simulation)', () => {
     }
   }, 60_000);
 });
+
+describe('stale owner', () => {
+  it('refuses the writes of a partitioned owner with StaleEpoch after the heal; the newer state wins', async () => {
+    const seed = 77;
+    const sim = createSimulation({
+      seed,
+      actors: [Counter],
+      stores: true,
+      latencyMs: [1, 3],
+      detectMs: 60_000, // frames across the partition wait (a reliable channel) instead of the link dying
+      livenessMs: 200,
+      mesh: { replicationTimeoutMs: 20_000 },
+    });
+    try {
+      for (const id of ['a', 'b', 'c']) await sim.addPeer(id, ['game']);
+      const minorityCaller = await sim.addPeer('m', []);
+      const majorityCaller = await sim.addPeer('n', []);
+      await sim.converge();
+      // An actor owned by a, standby b.
+      let id = '';
+      for (let i = 0; ; i++) {
+        id = `s${i}`;
+        const list = majorityCaller.preferenceList('game', id, 2);
+        if (list[0] === 'a' && list[1] === 'b') break;
+      }
+      const inc = (from: typeof majorityCaller, key: string) =>
+        from.call({ capability: 'game', type: 'counter', id, payload: { op: 'add', arg: 1 } }, { idempotencyKey: key, retry: false, timeoutMs: 30_000 });
+      expect((await settle(sim, inc(majorityCaller, 'before'))).status).toBe('fulfilled');
+
+      // a and its caller m are cut off from everyone, signaling included; a keeps believing it owns the actor.
+      sim.partition(['a', 'm'], ['b', 'c', 'n', 'signaling']);
+      const stale = inc(minorityCaller, 'stale-write');
+      await sim.advance(2000); // the majority's view drops a; b owns the actor now
+      expect(majorityCaller.ownerOf('game', id)).toBe('b');
+      const newer = [inc(majorityCaller, 'new-1'), inc(majorityCaller, 'new-2')];
+      await sim.advance(500);
+      for (const p of newer) expect((await settle(sim, p)).status).toBe('fulfilled');
+      // During the partition the stale owner's write could not be mirrored: not acknowledged, rolled back.
+      const duringPartition = await settle(sim, stale, 25_000);
+      expect(duringPartition.status).toBe('rejected');
+      expect(['PeerUnavailable', 'StaleEpoch']).toContain((duringPartition as PromiseRejectedResult).reason.code);
+      // Right after the heal, before a and m hear the new view, m writes through a again: the mirror reaches b,
+      // which serves the actor in a newer view and refuses it.
+      sim.heal();
+      const afterHeal = await settle(sim, inc(minorityCaller, 'stale-after-heal'));
+      expect(afterHeal.status).toBe('rejected');
+      expect((afterHeal as PromiseRejectedResult).reason.code).toBe('StaleEpoch');
+      await sim.converge();
+      const read = await settle(sim, majorityCaller.call({ capability: 'game', type: 'counter', id, payload: { op: 'get' } }));
+      expect(read.status === 'fulfilled' && read.value.reply).toBe(3); // before + new-1 + new-2; the stale write is gone
+      sim.assertSingleActivation();
+    } finally {
+      await sim.close();
+    }
+  }, 60_000);
+});
