@@ -386,11 +386,12 @@ export class Mesh implements MeshCaller {
         attempts++;
         target = this.#ownerOrThrow(capability, id);
         try {
-          key ??= `${this.peerId}:${this.#parts.incarnation}:${++this.#keySeq}`;
+          // A key only matters when the call may be retried; otherwise '' spares the owner its dedupe work.
+          if (retry) key ??= `${this.peerId}:${this.#parts.incarnation}:${++this.#keySeq}`;
           const reply =
             target === this.peerId
               ? await this.#callLocal(request, key, deadline, signal)
-              : await this.#callRemote(target, request, key, deadline, signal);
+              : await this.#callRemote(target, request, key ?? '', deadline, signal);
           if (target === this.peerId) this.#callsServed++;
           this.#completed(request, target, started, attempts, undefined);
           return { reply, peerId: target };
@@ -443,7 +444,7 @@ export class Mesh implements MeshCaller {
     return new Promise((resolve) => this.#clock.setTimeout(resolve, ms));
   }
 
-  #callLocal(request: CallRequest, key: string, deadline: number, signal: AbortSignal | undefined): Promise<unknown> {
+  #callLocal(request: CallRequest, key: string | undefined, deadline: number, signal: AbortSignal | undefined): Promise<unknown> {
     return new Promise<unknown>((resolve, reject) => {
       let settled = false;
       let timer: Timer | undefined;
@@ -659,7 +660,7 @@ export class Mesh implements MeshCaller {
       reject: fail,
       cancelled: false,
       deadline: this.#clock.now() + ttl,
-      key,
+      key: key === '' ? undefined : key,
     };
     try {
       this.#host.deliver(address, env);

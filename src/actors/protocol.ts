@@ -8,7 +8,7 @@ import { meshError, type WireError } from '../errors.js';
 /** Frame kinds. */
 export const Kind = { Call: 1, Cast: 2, Reply: 3, Error: 4, Mirror: 5, Fetch: 6 } as const;
 
-/** A call: `[1, requestId, capability, type, id, op, arg, view, idempotencyKey, ttlMs]`. */
+/** A call: `[1, requestId, capability, type, id, op, arg, view, idempotencyKey ('' for none), ttlMs]`. */
 export type CallFrame = [1, number, string, string, string, string, unknown, number, string, number];
 /** A cast: `[2, capability, type, id, op, arg, view, hops]`. */
 export type CastFrame = [2, string, string, string, string, unknown, number, number];
@@ -41,7 +41,8 @@ export function asFrame(v: unknown): Frame {
     case Kind.Call:
       if (v.length !== 10) throw bad('call frame length');
       if (!uint(v[1]) || !str(v[2], MAX_NAME) || !str(v[3], MAX_NAME) || !str(v[4], MAX_ID) || !str(v[5], MAX_NAME)) throw bad('call frame fields');
-      if (!uint(v[7]) || !str(v[8], MAX_ID) || !uint(v[9])) throw bad('call frame fields');
+      // The idempotency key may be empty: the caller will not retry, so the owner keeps no dedupe entry.
+      if (!uint(v[7]) || typeof v[8] !== 'string' || v[8].length > MAX_ID || !uint(v[9])) throw bad('call frame fields');
       return v as CallFrame;
     case Kind.Cast:
       if (v.length !== 8) throw bad('cast frame length');
