@@ -17,7 +17,8 @@ const HELP = `Usage: meshrtc-edge --signaling URL --room ROOM --capabilities a,b
   --room ROOM            room to join                                           (default: default)
   --capabilities LIST    comma-separated capabilities this peer serves          (default: none)
   --actors MODULE        module exporting actor definitions (defineActor)       (required with capabilities)
-  --peer-id ID           stable peer id                                         (default: random)
+  --peer-id ID           stable peer id                                         (default: random, or kept in --data-dir)
+  --data-dir DIR         keep the peer id and actors' state here (LMDB)         (default: in memory only)
   --engine NAME          node-datachannel | werift                              (default: node-datachannel)
   --ice-servers JSON     RTCIceServer[] as JSON, e.g. '[{"urls":"stun:host:3478"}]'
   --loopback-only        use only 127.0.0.1 ICE candidates (tests)
@@ -39,6 +40,7 @@ async function main(): Promise<void> {
         capabilities: { type: 'string', default: '' },
         actors: { type: 'string' },
         'peer-id': { type: 'string' },
+        'data-dir': { type: 'string' },
         engine: { type: 'string', default: 'node-datachannel' },
         'ice-servers': { type: 'string' },
         'loopback-only': { type: 'boolean', default: false },
@@ -76,6 +78,7 @@ async function main(): Promise<void> {
     engine: values.engine,
     loopbackOnly: values['loopback-only'],
     ...(values['peer-id'] === undefined ? {} : { peerId: values['peer-id'] }),
+    ...(values['data-dir'] === undefined ? {} : { dataDir: values['data-dir'] }),
     ...(iceServers === undefined ? {} : { iceServers }),
   });
   const line = (o: Record<string, unknown>): void => void process.stdout.write(`${JSON.stringify(o)}\n`);
