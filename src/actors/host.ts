@@ -316,6 +316,8 @@ export class ActorHost {
               await store.put(key, remote!);
               record = remote;
             }
+            // The current standby may never have held this actor (a new peer, or the old one crashed).
+            if (record !== undefined) replication.mirror(act.address, record).catch(() => {});
           }
           return record;
         })
@@ -576,6 +578,23 @@ export class ActorHost {
    */
   onOrphans(fn: (address: ActorAddress, envelopes: Envelope[]) => void): void {
     this.#onOrphans = fn;
+  }
+
+  /**
+   * Sends the last mirrored record of every active replicated actor to its current standby (after a view
+   * change the standby may be a new peer: it gets a full copy now, not at the next write). Best effort; stale
+   * or repeated copies are fenced or idempotent at the standby.
+   */
+  remirror(): void {
+    const replication = this.#replication;
+    if (replication === undefined) return;
+    for (const act of this.list()) {
+      if (act.replicated && act.status === Status.Active && act.committed !== undefined) {
+        replication.mirror(act.address, act.committed).catch(() => {
+          // The next write mirrors again, with the same output gate.
+        });
+      }
+    }
   }
 
   /**

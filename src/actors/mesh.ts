@@ -835,6 +835,7 @@ export class Mesh implements MeshCaller {
         void this.#host.deactivate(act, 'not-owner');
       }
     }
+    this.#host.remirror();
     for (const w of [...this.#viewWaiters]) if (version >= w.version) w.resolve();
   }
 

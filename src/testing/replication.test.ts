@@ -134,3 +134,32 @@ describe('stale owner', () => {
     }
   }, 60_000);
 });
+
+describe('new standby', () => {
+  it('receives a full copy after the old standby crashes, without waiting for the next write', async () => {
+    const sim = createSimulation({ seed: 5, actors: [Counter], stores: true, latencyMs: [1, 3], livenessMs: 200 });
+    try {
+      for (const id of ['a', 'b', 'c', 'd']) await sim.addPeer(id, ['game']);
+      await sim.converge();
+      const a = sim.peers.get('a')!;
+      let id = '';
+      for (let i = 0; ; i++) {
+        id = `ns${i}`;
+        if (a.preferenceList('game', id, 2)[0] === 'a') break;
+      }
+      const standby = a.preferenceList('game', id, 2)[1]!;
+      const r = await settle(sim, a.call({ capability: 'game', type: 'counter', id, payload: { op: 'add', arg: 7 } }));
+      expect(r.status).toBe('fulfilled');
+      const key = `game/counter/${id}`;
+      expect((await sim.store(standby)!.get(key))?.state).toEqual({ count: 7 });
+      await sim.crashPeer(standby);
+      await sim.converge();
+      const next = a.preferenceList('game', id, 2)[1]!;
+      expect(next).not.toBe(standby);
+      await sim.advance(100);
+      expect((await sim.store(next)!.get(key))?.state).toEqual({ count: 7 });
+    } finally {
+      await sim.close();
+    }
+  }, 30_000);
+});

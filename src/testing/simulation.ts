@@ -60,6 +60,8 @@ export interface Simulation {
   converge(maxMs?: number): Promise<void>;
   /** Throws if, among peers at the same view, one actor is active on two peers. */
   assertSingleActivation(): void;
+  /** The state store of a peer (with `stores: true`), kept across its crashes and restarts. */
+  store(id: string): MemoryStateStore | undefined;
   /** Closes everything. */
   close(): Promise<void>;
 }
@@ -173,6 +175,9 @@ export function createSimulation(options: SimulationOptions): Simulation {
           if (ps.length > 1) throw new Error(`actor ${key} active on ${ps.join(', ')} in view ${view} (seed ${options.seed})`);
         }
       }
+    },
+    store(id) {
+      return stores.get(id);
     },
     async close() {
       for (const id of [...peers.keys()]) await sim.removePeer(id);
