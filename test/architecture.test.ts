@@ -29,6 +29,7 @@ const allowed: Record<string, readonly string[]> = {
   persistence: ['errors', 'clock', 'codec'],
   actors: ['errors', 'clock', 'random', 'codec', 'membership', 'monitoring', 'placement', 'signaling', 'transport', 'persistence'],
   replication: ['errors', 'clock', 'random', 'codec', 'membership', 'monitoring', 'placement', 'transport', 'persistence', 'actors'],
+  identity: ['errors', 'random'],
   testing: ['*'],
   edge: ['*'],
   errors: [],
