@@ -4,6 +4,7 @@
  */
 import { createMesh, isMeshError } from '../index.js';
 import { loadActorsModule } from '../edge/actors-module.js';
+import { onJsonLines } from './json-lines.js';
 
 interface Config {
   signalingUrl: string;
@@ -66,20 +67,11 @@ async function handle(c: Command): Promise<unknown> {
   }
 }
 
-let buffer = '';
-process.stdin.setEncoding('utf8');
-process.stdin.on('data', (chunk: string) => {
-  buffer += chunk;
-  let nl: number;
-  while ((nl = buffer.indexOf('\n')) >= 0) {
-    const line = buffer.slice(0, nl);
-    buffer = buffer.slice(nl + 1);
-    if (line.trim() === '') continue;
-    const c = JSON.parse(line) as Command;
-    handle(c).then(
-      (result) => out({ seq: c.seq, ok: true, result }),
-      (e: unknown) => out({ seq: c.seq, ok: false, code: isMeshError(e) ? e.code : 'Untyped', message: e instanceof Error ? e.message : String(e) }),
-    );
-  }
+onJsonLines(process.stdin, (value) => {
+  const c = value as Command;
+  handle(c).then(
+    (result) => out({ seq: c.seq, ok: true, result }),
+    (e: unknown) => out({ seq: c.seq, ok: false, code: isMeshError(e) ? e.code : 'Untyped', message: e instanceof Error ? e.message : String(e) }),
+  );
 });
 process.stdin.on('end', () => void mesh.close().then(() => process.exit(0)));

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { systemClock } from '../clock/clock.js';
 import { meshError, type MeshErrorCode } from '../errors.js';
+import { onJsonLines } from './json-lines.js';
 import type { CallOptions, CallRequest, CallResult } from '../actors/define.js';
 import type { PeerInfo } from '../membership/types.js';
 
@@ -143,30 +144,16 @@ export async function startEdgePeer(options: EdgePeerOptions): Promise<EdgePeerP
     ready = resolve;
     readyFail = reject;
   });
-  let buffer = '';
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (d: string) => {
-    buffer += d;
-    let nl: number;
-    while ((nl = buffer.indexOf('\n')) >= 0) {
-      const text = buffer.slice(0, nl);
-      buffer = buffer.slice(nl + 1);
-      let line: Line;
-      try {
-        line = JSON.parse(text) as Line;
-      } catch {
-        continue;
-      }
-      if (line.event === 'ready') {
-        readyPeerId = String(line['peerId']);
-        ready?.();
-      }
-      else if (line.event !== undefined) events.push(line);
-      else if (line.seq !== undefined) {
-        const w = waiting.get(line.seq);
-        waiting.delete(line.seq);
-        w?.resolve(line);
-      }
+  onJsonLines(child.stdout, (value) => {
+    const line = value as Line;
+    if (line.event === 'ready') {
+      readyPeerId = String(line['peerId']);
+      ready?.();
+    } else if (line.event !== undefined) events.push(line);
+    else if (line.seq !== undefined) {
+      const w = waiting.get(line.seq);
+      waiting.delete(line.seq);
+      w?.resolve(line);
     }
   });
   child.on('exit', (code, signal) => {
