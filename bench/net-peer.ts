@@ -36,7 +36,11 @@ process.stdin.on('data', (chunk: string) => {
   while ((nl = buffer.indexOf('\n')) >= 0) {
     const msg = JSON.parse(buffer.slice(0, nl)) as { signal?: unknown; quit?: boolean };
     buffer = buffer.slice(nl + 1);
-    if (msg.signal !== undefined) void pair((msg.signal as { pair: number }).pair).onSignal(msg.signal);
+    if (msg.signal !== undefined) {
+      pair((msg.signal as { pair: number }).pair)
+        .onSignal(msg.signal)
+        .catch((e: unknown) => process.stderr.write(`raw signal failed: ${(e as Error).message}\n`));
+    }
     if (msg.quit === true) void mesh.close().then(() => process.exit(0));
   }
 });

@@ -21,7 +21,9 @@ const engines: NodeEngineName[] = only ?? ['node-datachannel', 'werift'];
 const RUNS = small ? 2 : 5;
 const WINDOW_MS = small ? 300 : 1000;
 const WARMUP_MS = small ? 200 : 500;
-const WINDOWS = [1, 32, 256];
+const WINDOWS = args.includes('--in-flight') ? args[args.indexOf('--in-flight') + 1]!.split(',').map(Number) : [1, 32, 256];
+/** `--mesh-only`: skip the raw baselines (for profiling the mesh path). */
+const meshOnly = args.includes('--mesh-only');
 const PAYLOAD = new Uint8Array(100).fill(7);
 const log = (s: string): void => {
   if (!json) console.error(s);
@@ -143,13 +145,26 @@ async function runEngine(engineName: NodeEngineName): Promise<EngineResult> {
   const engine = await loadNodeEngine(engineName);
   const send = (o: unknown): void => void child.stdin.write(`${JSON.stringify(o)}\n`);
   const raws = new Map<number, RawEnd & { start(): Promise<void> }>();
-  const newRaw = async (id: number): Promise<RawEnd> => {
-    const end = rawEnd(engine, (data) => send({ signal: { ...(data as object), pair: id } }), true);
-    raws.set(id, end);
-    await end.start();
-    await end.open;
-    engine.tune?.(end.pc);
-    return end;
+  let nextPair = 0;
+  /** A fresh raw pair; setup occasionally fails with node-datachannel (see WEBRTC-NOTES), so retry a few times. */
+  const newRaw = async (): Promise<RawEnd> => {
+    for (let attempt = 1; ; attempt++) {
+      const id = ++nextPair;
+      const end = rawEnd(engine, (data) => send({ signal: { ...(data as object), pair: id } }), true);
+      raws.set(id, end);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const opened = await Promise.race([
+        end.start().then(() => end.open).then(() => true),
+        new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 10_000))),
+      ]).catch(() => false);
+      clearTimeout(timer);
+      if (opened) {
+        engine.tune?.(end.pc);
+        return end;
+      }
+      log(`  raw pair ${id} did not open (attempt ${attempt})`);
+      if (attempt >= 3) throw new Error('raw pair setup failed 3 times');
+    }
   };
   let ready!: () => void;
   const readyP = new Promise<void>((r) => (ready = r));
@@ -162,7 +177,12 @@ async function runEngine(engineName: NodeEngineName): Promise<EngineResult> {
       const msg = JSON.parse(buffer.slice(0, nl)) as { ready?: string; signal?: unknown };
       buffer = buffer.slice(nl + 1);
       if (msg.ready !== undefined) ready();
-      if (msg.signal !== undefined) void raws.get((msg.signal as { pair: number }).pair)?.onSignal(msg.signal);
+      if (msg.signal !== undefined) {
+        raws
+          .get((msg.signal as { pair: number }).pair)
+          ?.onSignal(msg.signal)
+          .catch((e: unknown) => log(`  raw signal failed: ${(e as Error).message}`));
+      }
     }
   });
   await readyP;
@@ -172,13 +192,13 @@ async function runEngine(engineName: NodeEngineName): Promise<EngineResult> {
   let k = 0;
   const meshOp = (): Promise<unknown> => client.call({ capability: 'bench', type: 'echo', id: `e${k++ % 64}`, payload: { op: 'echo', arg: PAYLOAD } });
   const result: EngineResult = { engine: engineName, rows: [] };
-  let pairId = 0;
   for (const w of WINDOWS) {
     log(`${engineName}: ${w} in flight`);
     const mesh = await measure(w, meshOp);
     // A fresh raw pair per baseline, so one baseline's burst cannot degrade the next (werift is sensitive).
-    const one = await measureOrStall(w, async () => rawClient(await newRaw(++pairId), false));
-    const batched = await measureOrStall(w, async () => rawClient(await newRaw(++pairId), true));
+    const skipped = { rate: figure([0]), p50: 0, p99: 0, stalled: 'skipped (--mesh-only)' };
+    const one = meshOnly ? skipped : await measureOrStall(w, async () => rawClient(await newRaw(), false));
+    const batched = meshOnly ? skipped : await measureOrStall(w, async () => rawClient(await newRaw(), true));
     result.rows.push({ inFlight: w, mesh, raw1: one, rawBatched: batched });
   }
   log(`${engineName}: closing`);

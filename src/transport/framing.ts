@@ -20,7 +20,8 @@
  * | 0x12 | `Bye` | control: the sender is closing the link |
  *
  * Small frames queued in one tick share a message (coalescing); a frame larger than the space left is split into
- * `FrameStart` + `FrameContinue` records (chunking). Control records go first in the next message, so a ping is
+ * `FrameStart` + `FrameContinue` records (chunking), except a small one (at most 1/8 of the message size), which
+ * starts the next message instead, so every frame of a message is delivered with that message. Control records go first in the next message, so a ping is
  * never stuck behind a large frame in our own queue. The receiver ({@link FrameDecoder}) validates everything,
  * never throws, and never allocates more than it has actually received, nor assembles a frame above its cap.
  */
@@ -56,6 +57,8 @@ export type ControlKind = typeof RecordKind.Hello | typeof RecordKind.Ping | typ
 const START_EXTRA = 4;
 /** A frame is split at the end of a message only if at least this many of its bytes fit there. */
 const MIN_SPLIT_PART = 64;
+/** Frames up to 1/this of the message size are never split behind other records (they start the next message). */
+const SPLIT_SMALL_DIVISOR = 8;
 const EMPTY = new Uint8Array(0);
 
 interface PendingFrame<T> {
@@ -169,6 +172,10 @@ export class FrameEncoder<T> {
           }
           const room = space - RECORD_HEADER_BYTES - START_EXTRA;
           if (room < MIN_SPLIT_PART) break;
+          // A small frame that would fit whole in the next message is not split: a split frame is delivered only
+          // with the message carrying its end, which cuts the batch of replies it belongs to in two (under load,
+          // a one-frame batch then makes its own round trip every cycle).
+          if (ops.length > 0 && RECORD_HEADER_BYTES + remaining <= this.#messageSize / SPLIT_SMALL_DIVISOR) break;
           ops.push({ kind: RecordKind.FrameStart, src: p.frame, from: 0, len: room, total: p.frame.byteLength });
           space = 0;
           break;
