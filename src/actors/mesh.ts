@@ -81,11 +81,44 @@ export interface MeshStats {
 }
 
 interface Pending {
-  resolve: (reply: unknown) => void;
-  reject: (error: MeshError) => void;
-  owner: string;
+  resolve(reply: unknown): void;
+  reject(error: MeshError): void;
+  readonly owner: string;
   timer: Timer | undefined;
 }
+
+/** A request waiting for its Reply or Error frame (a class: no closures allocated per call). */
+class PendingRequest implements Pending {
+  timer: Timer | undefined = undefined;
+  signal: AbortSignal | undefined = undefined;
+  abortListener: (() => void) | undefined = undefined;
+  settle: (reply: unknown) => void = noop;
+  fail: (error: MeshError) => void = noop;
+
+  constructor(
+    private readonly table: Map<number, Pending>,
+    private readonly rid: number,
+    readonly owner: string,
+  ) {}
+
+  resolve(reply: unknown): void {
+    this.#cleanup();
+    this.settle(reply);
+  }
+
+  reject(error: MeshError): void {
+    this.#cleanup();
+    this.fail(error);
+  }
+
+  #cleanup(): void {
+    this.table.delete(this.rid);
+    this.timer?.cancel();
+    if (this.abortListener !== undefined) this.signal?.removeEventListener('abort', this.abortListener);
+  }
+}
+
+function noop(): void {}
 
 interface OwnerCache {
   version: number;
@@ -512,35 +545,22 @@ export class Mesh implements MeshCaller {
     } catch (error) {
       return Promise.reject(error as Error);
     }
-    return new Promise<unknown>((resolve, reject) => {
-      let abortListener: (() => void) | undefined;
-      const cleanup = (): void => {
-        this.#pending.delete(rid);
-        pending.timer?.cancel();
-        if (abortListener !== undefined) signal?.removeEventListener('abort', abortListener);
-      };
-      const pending: Pending = {
-        owner: peer,
-        timer: undefined,
-        resolve: (reply) => {
-          cleanup();
-          resolve(reply);
-        },
-        reject: (error) => {
-          cleanup();
-          reject(error);
-        },
-      };
-      this.#pending.set(rid, pending);
-      pending.timer = this.#clock.setTimeout(() => pending.reject(onTimeout()), ttl);
-      if (signal !== undefined && onAbort !== undefined) {
-        abortListener = () => pending.reject(onAbort());
-        signal.addEventListener('abort', abortListener, { once: true });
-      }
-      transport.send(peer, bytes).catch((error: unknown) => {
-        if (this.#pending.get(rid) === pending) pending.reject(asMeshError(error, 'PeerUnavailable', peer));
-      });
+    const pending = new PendingRequest(this.#pending, rid, peer);
+    const promise = new Promise<unknown>((resolve, reject) => {
+      pending.settle = resolve;
+      pending.fail = reject;
     });
+    this.#pending.set(rid, pending);
+    pending.timer = this.#clock.setTimeout(() => pending.reject(onTimeout()), ttl);
+    if (signal !== undefined && onAbort !== undefined) {
+      pending.signal = signal;
+      pending.abortListener = () => pending.reject(onAbort());
+      signal.addEventListener('abort', pending.abortListener, { once: true });
+    }
+    transport.send(peer, bytes).then(undefined, (error: unknown) => {
+      if (this.#pending.get(rid) === pending) pending.reject(asMeshError(error, 'PeerUnavailable', peer));
+    });
+    return promise;
   }
 
   #castRouted(capability: string, type: string, id: string, op: string, arg: unknown, hops: number): void {
