@@ -131,6 +131,23 @@ describe('FrameEncoder / FrameDecoder', () => {
     expect(c.frames.map((f) => f.byteLength)).toEqual(sizes);
   });
 
+  it('never splits a small frame behind others: it starts the next message', () => {
+    const enc = new FrameEncoder<number>(MIN_MESSAGE_SIZE);
+    enc.pushFrame(frameOf(900, 0), 0);
+    enc.pushFrame(frameOf(120, 1), 1); // a 125-byte record, 117 bytes left: would be split, but is small
+    const done: number[] = [];
+    const first = enc.nextMessage(done)!;
+    expect(done).toEqual([0]);
+    expect(first.byteLength).toBe(2 + 5 + 900);
+    enc.nextMessage(done);
+    expect(done).toEqual([0, 1]);
+    // A large frame is still split to fill the message.
+    enc.pushFrame(frameOf(900, 2), 2);
+    enc.pushFrame(frameOf(900, 3), 3);
+    const full = enc.nextMessage(done)!;
+    expect(full.byteLength).toBe(MIN_MESSAGE_SIZE);
+  });
+
   it('clear() returns the tags of frames not completely sent', () => {
     const enc = new FrameEncoder<number>(MIN_MESSAGE_SIZE);
     enc.pushFrame(frameOf(10, 0), 0);

@@ -21,9 +21,10 @@
  *
  * Small frames queued in one tick share a message (coalescing); a frame larger than the space left is split into
  * `FrameStart` + `FrameContinue` records (chunking), except a small one (at most 1/8 of the message size), which
- * starts the next message instead, so every frame of a message is delivered with that message. Control records go first in the next message, so a ping is
- * never stuck behind a large frame in our own queue. The receiver ({@link FrameDecoder}) validates everything,
- * never throws, and never allocates more than it has actually received, nor assembles a frame above its cap.
+ * starts the next message instead, so every frame of a message is delivered with that message. Control records
+ * go first in the next message, so a ping is never stuck behind a large frame in our own queue. The receiver
+ * ({@link FrameDecoder}) validates everything, never throws, and never allocates more than it has actually
+ * received, nor assembles a frame above its cap.
  */
 import { meshError, type MeshError } from '../errors.js';
 import { Queue } from './framing-queue.js';

@@ -65,8 +65,9 @@ describe.each(Object.keys(engines) as (keyof typeof engines)[])('WebRtcTransport
   const engine = engines[engineName];
 
   it('glare: both sides sending first at the same time yields exactly one connection', async () => {
-    for (let round = 0; round < 3; round++) {
-      const c = cluster({ rtc: engine, ids: [`a${round}`, `b${round}`, `c${round}`] });
+    // Signaling latency 0, 5 and 20 ms: the offer and the connect-request cross each other in flight.
+    for (const [round, latencyMs] of [0, 5, 20].entries()) {
+      const c = cluster({ rtc: engine, ids: [`a${round}`, `b${round}`, `c${round}`], relay: { latencyMs } });
       const [a, b, x] = c.transports as [WebRtcTransport, WebRtcTransport, WebRtcTransport];
       const ev = c.transports.map(watch);
       const sends: Promise<void>[] = [];
@@ -94,6 +95,45 @@ describe.each(Object.keys(engines) as (keyof typeof engines)[])('WebRtcTransport
         expect(e.ups.length).toBe(2);
         expect(e.downs).toEqual([]);
       }
+      await c.close();
+    }
+  }, 60_000);
+
+  it('retries transparently when a fresh connection dies right after "connected" (the node-datachannel flake)', async () => {
+    for (const flakySide of ['fl-a', 'fl-b']) {
+      let left = 1;
+      const Base = engine.RTCPeerConnection;
+      const Flaky = function FlakyPeerConnection(config: Record<string, unknown>) {
+        const pc = new Base(config);
+        if (left > 0) {
+          left--;
+          // Dies at 'connected', before its channel carried anything (werift closes asynchronously, so its
+          // channel must not get a hello out either).
+          pc.addEventListener('connectionstatechange', () => {
+            if (pc.connectionState === 'connected') void pc.close();
+          });
+          const createDataChannel = pc.createDataChannel.bind(pc);
+          pc.createDataChannel = (label, init) => {
+            const dc = createDataChannel(label, init);
+            dc.send = () => {};
+            return dc;
+          };
+        }
+        return pc;
+      } as unknown as RtcEngine['RTCPeerConnection'];
+      const flaky: RtcEngine = { ...engine, RTCPeerConnection: Flaky };
+      const c = cluster({ ids: ['fl-a', 'fl-b'], rtc: (id) => (id === flakySide ? flaky : engine) });
+      const [a, b] = c.transports as [WebRtcTransport, WebRtcTransport];
+      const ea = watch(a);
+      const eb = watch(b);
+      // The higher peer sends, so both roles of the retry (request again / offer again) run.
+      await Promise.all([a.send(b.localPeerId, Uint8Array.of(1)), b.send(a.localPeerId, Uint8Array.of(2))]);
+      await until(() => eb.frames.get(a.localPeerId)?.length === 1 && ea.frames.get(b.localPeerId)?.length === 1, 20_000, 'frames');
+      expect(left).toBe(0);
+      expect(a.stats().connectFailures + b.stats().connectFailures).toBeGreaterThanOrEqual(1);
+      expect([a.stats().sessionsOpened, b.stats().sessionsOpened]).toEqual([1, 1]);
+      expect([ea.ups, eb.ups]).toEqual([[b.localPeerId], [a.localPeerId]]);
+      expect([ea.downs, eb.downs]).toEqual([[], []]);
       await c.close();
     }
   }, 60_000);
@@ -133,10 +173,12 @@ describe.each(Object.keys(engines) as (keyof typeof engines)[])('WebRtcTransport
     expect(ea.downs[0]!.reason).toBe('timeout');
     expect(ea.downs[0]!.peer).toBe(b.localPeerId);
     expect(eb.downs[0]!.peer).toBe(a.localPeerId);
-    // b hears a's goodbye (signalled, since the channel is frozen) before its own, longer timeout.
-    expect(eb.downs[0]!.reason).toBe('closed');
-    // Generous bound: the timeout plus one heartbeat period plus scheduling noise.
-    expect(ea.downs[0]!.at - frozenAt).toBeLessThan(timeout + 1500);
+    // b learns it from a's goodbye signal (the channel is frozen) or from the connection closing under it, well
+    // before its own, longer timeout.
+    expect(['closed', 'failed']).toContain(eb.downs[0]!.reason);
+    expect(eb.downs[0]!.at - frozenAt).toBeLessThan(timeout * 4);
+    // Generous bound: the timeout plus scheduling noise on a loaded machine.
+    expect(ea.downs[0]!.at - frozenAt).toBeLessThan(timeout + 2000);
     for (const r of await results) {
       expect(r.status).toBe('rejected');
       expect(isMeshError((r as PromiseRejectedResult).reason, 'PeerUnavailable')).toBe(true);

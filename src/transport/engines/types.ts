@@ -75,6 +75,11 @@ export interface RtcEngine {
   readonly maxBufferedMessages?: number;
   /** Engine-specific tuning once a connection is open (e.g. raising socket buffers). Must not throw. */
   tune?(pc: RtcPeerConnectionLike): void;
+  /**
+   * Process-wide teardown, for process shutdown only: releases everything the engine holds, including
+   * connections of other transports in the same process. Optional; the transport never calls it.
+   */
+  shutdown?(): Promise<void>;
 }
 
 /** Options of {@link createRtcEngine}. */

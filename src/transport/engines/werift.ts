@@ -6,8 +6,8 @@
  * - werift always queries a STUN server and falls back to a public Google host when none is configured (a ~5 s
  *   stall per side where DNS is black-holed). Unless the caller configured a STUN server, we give it a dead local
  *   port (`stun:127.0.0.1:9`) with a short `iceStunGatherTimeout`, so it never contacts a public host.
- * - werift skips the loopback interface: `iceAdditionalHostAddresses: ['127.0.0.1']`; and `iceUseIpv6: false`
- *   for loopback-only configurations.
+ * - werift skips the loopback interface: `iceAdditionalHostAddresses: ['127.0.0.1']`; and for loopback-only
+ *   configurations `iceUseIpv6: false` plus a candidate-pair filter, so every packet goes 127.0.0.1 to 127.0.0.1.
  * - one UDP packet per small message overflows the kernel's default 208 KiB receive buffer: {@link RtcEngine.tune}
  *   raises the ICE sockets' buffers to 4 MiB once a connection is up (best effort, through werift internals).
  * - queued sends get quadratically slower: `maxBufferedMessages` caps what the transport hands to werift.
@@ -78,7 +78,9 @@ export async function weriftEngine(options: WeriftEngineOptions = {}): Promise<R
         iceServers: hasStun ? servers : [{ urls: fallback }, ...servers],
         ...(timeout === undefined ? {} : { iceStunGatherTimeout: timeout }),
         iceAdditionalHostAddresses: ['127.0.0.1'],
-        ...(input.loopbackOnly ? { iceUseIpv6: false } : {}),
+        // Loopback only: werift also pairs its sockets on other interfaces with the peer's 127.0.0.1 candidates
+        // (the traffic stays on the host, but not on 127.0.0.1); only loopback pairs are checked.
+        ...(input.loopbackOnly ? { iceUseIpv6: false, iceFilterCandidatePair: loopbackPairOnly } : {}),
         maxMessageSize: WERIFT_MAX_MESSAGE_SIZE,
         ...extra,
       };
@@ -87,6 +89,15 @@ export async function weriftEngine(options: WeriftEngineOptions = {}): Promise<R
       if (socketBytes > 0) raiseSocketBuffers(pc, socketBytes);
     },
   };
+}
+
+function loopbackPairOnly(pair: unknown): boolean {
+  try {
+    const p = pair as { localCandidate: { host?: unknown }; remoteCandidate: { host?: unknown } };
+    return p.localCandidate.host === '127.0.0.1' && p.remoteCandidate.host === '127.0.0.1';
+  } catch {
+    return false;
+  }
 }
 
 function urlsOf(server: RTCIceServer): string[] {
