@@ -2,7 +2,7 @@
  * The public API shared by every runtime. The package entries (`index.ts` for Node, `index.browser.ts` for
  * browsers) re-export this and add `createMesh` bound to their WebRTC engine.
  */
-export { createMeshWith, type MeshOptions, type EngineLoader } from './create.js';
+export { createMeshWith, type MeshOptions, type Runtime } from './create.js';
 export { Mesh, type ActorRef, type MeshStats } from './actors/mesh.js';
 export {
   defineActor,

@@ -4,7 +4,7 @@
  *   runtime: the browser's `RTCPeerConnection`, or node-datachannel / werift on Node).
  * - `transport` / `signaling`: any implementation of the contracts (the in-memory ones from `meshrtc/testing`).
  * - Neither: a single-peer mesh (every actor local), for tests and local development.
- * Runtime-neutral: each package entry (`index.ts`, `index.browser.ts`) passes its own engine loader.
+ * Runtime-neutral: each package entry (`index.ts`, `index.browser.ts`) passes its own {@link Runtime}.
  */
 import { Mesh, type MeshParts } from './actors/mesh.js';
 import type { AnyActorDefinition } from './actors/define.js';
@@ -18,7 +18,7 @@ import { strategyByName, type StrategyName } from './placement/index.js';
 import type { PlacementStrategy } from './placement/types.js';
 import { cryptoRandom, randomId, type Random } from './random.js';
 import type { SignalingClient } from './signaling/types.js';
-import { WebSocketSignaling } from './signaling/websocket.js';
+import { WebSocketSignaling, type WebSocketConstructor } from './signaling/websocket.js';
 import type { RtcEngine } from './transport/engines/types.js';
 import type { Transport } from './transport/types.js';
 import type { StateStore } from './persistence/types.js';
@@ -86,14 +86,24 @@ export interface MeshOptions {
   webrtc?: Partial<Omit<WebRtcTransportOptions, 'localPeerId' | 'signal' | 'rtc'>>;
 }
 
-/** Loads this runtime's WebRTC engine, optionally by name. */
-export type EngineLoader = (name?: string) => Promise<RtcEngine>;
+/**
+ * The runtime-specific pieces {@link createMeshWith} needs. `runtime.ts` (Node) and `runtime.browser.ts` are
+ * the only implementations, and the only place where runtime differences are chosen.
+ */
+export interface Runtime {
+  /** `'node'` or `'browser'`. */
+  readonly name: 'node' | 'browser';
+  /** Loads a WebRTC engine, optionally by name (engine names are runtime-specific). */
+  loadEngine(name?: string): Promise<RtcEngine>;
+  /** The WebSocket implementation signaling clients use. */
+  loadWebSocket(): Promise<WebSocketConstructor>;
+}
 
 /**
  * Creates and starts one peer with the given engine loader. Resolves once it has joined its room (at once
  * without signaling). Package entries wrap this as `createMesh`.
  */
-export async function createMeshWith(options: MeshOptions, loadEngine: EngineLoader): Promise<Mesh> {
+export async function createMeshWith(options: MeshOptions, runtime: Runtime): Promise<Mesh> {
   if (options.signalingUrl === undefined) return Mesh.start(resolveParts(options));
   if (options.transport !== undefined || options.signaling !== undefined) {
     throw meshError('InvalidArgument', 'give either signalingUrl or transport/signaling, not both');
@@ -101,14 +111,16 @@ export async function createMeshWith(options: MeshOptions, loadEngine: EngineLoa
   const random = options.random ?? cryptoRandom;
   const peerId = options.peerId ?? randomId(random, 16);
   const clock = options.clock ?? systemClock;
+  const WebSocket = await runtime.loadWebSocket();
   const signaling = new WebSocketSignaling({
+    WebSocket,
     url: options.signalingUrl,
     room: options.room ?? 'default',
     clock,
     random,
     ...(options.token === undefined ? {} : { token: options.token }),
   });
-  const engine = typeof options.engine === 'object' ? options.engine : loadEngine(options.engine);
+  const engine = typeof options.engine === 'object' ? options.engine : runtime.loadEngine(options.engine);
   const transport = new WebRtcTransport({
     ...options.webrtc,
     localPeerId: peerId,

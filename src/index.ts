@@ -4,11 +4,12 @@
  */
 import type { Mesh } from './actors/mesh.js';
 import { createMeshWith, type MeshOptions } from './create.js';
-import { loadNodeEngine, type NodeEngineName } from './transport/engines/node.js';
 import { openDataDir } from './edge/data-dir.js';
+import { nodeRuntime } from './runtime.js';
 
 export * from './api.js';
 export { loadNodeEngine, type NodeEngineName } from './transport/engines/node.js';
+export { nodeRuntime } from './runtime.js';
 export { LmdbStateStore, type LmdbStateStoreOptions } from './persistence/lmdb.js';
 export { openDataDir, peerIdIn, DEFAULT_DATA_DIR } from './edge/data-dir.js';
 
@@ -27,12 +28,10 @@ export interface NodeMeshOptions extends MeshOptions {
  * load). Resolves once the peer is in the room.
  */
 export async function createMesh(options: NodeMeshOptions): Promise<Mesh> {
-  const load = (name?: string): Promise<import('./transport/engines/types.js').RtcEngine> =>
-    loadNodeEngine((name ?? 'node-datachannel') as NodeEngineName);
-  if (options.dataDir === undefined || options.store !== undefined) return createMeshWith(options, load);
+  if (options.dataDir === undefined || options.store !== undefined) return createMeshWith(options, nodeRuntime);
   const { peerId, store } = await openDataDir(options.dataDir, options.peerId);
   try {
-    return await createMeshWith({ ...options, peerId, store, ownsStore: true }, load);
+    return await createMeshWith({ ...options, peerId, store, ownsStore: true }, nodeRuntime);
   } catch (error) {
     await store.close();
     throw error;

@@ -1,12 +1,9 @@
 /** Loads actor definitions from a user module (for the edge CLI and `startFromEnv`). */
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
+import { collectActorDefinitions } from '../actors/collect.js';
 import type { AnyActorDefinition } from '../actors/define.js';
 import { meshError } from '../errors.js';
-
-function isDefinition(v: unknown): v is AnyActorDefinition {
-  return v !== null && typeof v === 'object' && (v as { kind?: unknown }).kind === 'meshrtc.actor';
-}
 
 /**
  * Imports `path` (relative to the working directory) and collects every actor definition it exports: named
@@ -19,14 +16,7 @@ export async function loadActorsModule(path: string): Promise<AnyActorDefinition
   } catch (cause) {
     throw meshError('InvalidArgument', `cannot load actors module ${path}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }
-  const found = new Map<string, AnyActorDefinition>();
-  const add = (v: unknown): void => {
-    if (isDefinition(v)) found.set(v.type, v);
-  };
-  for (const [name, value] of Object.entries(mod)) {
-    if (name === 'default' && Array.isArray(value)) value.forEach(add);
-    else add(value);
-  }
-  if (found.size === 0) throw meshError('InvalidArgument', `actors module ${path} exports no actor definitions (use defineActor)`);
-  return [...found.values()];
+  const found = collectActorDefinitions(mod);
+  if (found.length === 0) throw meshError('InvalidArgument', `actors module ${path} exports no actor definitions (use defineActor)`);
+  return found;
 }

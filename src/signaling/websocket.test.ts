@@ -75,7 +75,7 @@ describe('WebSocketSignaling with the real server', () => {
     return s;
   };
   const client = (url: string, room = 'room', options: Partial<WebSocketSignalingOptions> = {}): WebSocketSignaling => {
-    const c = new WebSocketSignaling({ url, room, backoff: { initialMs: 20, maxMs: 200 }, ...options });
+    const c = new WebSocketSignaling({ url, room, WebSocket: WsWebSocket as unknown as WebSocketConstructor, backoff: { initialMs: 20, maxMs: 200 }, ...options });
     clients.push(c);
     return c;
   };

@@ -81,7 +81,7 @@ export interface WebSocketSignalingOptions {
   clock?: Clock;
   /** Jitter source (default the platform CSPRNG). */
   random?: Random;
-  /** WebSocket implementation (default `globalThis.WebSocket`, else the `ws` package). */
+  /** WebSocket implementation (default `globalThis.WebSocket`; required on Node 20, e.g. `WebSocket` from `ws`). */
   WebSocket?: WebSocketConstructor;
   backoff?: BackoffOptions;
   /** `join()` rejects when no view containing this peer arrived within this time (default 10000 ms). */
@@ -116,13 +116,14 @@ export function backoffDelay(attempt: number, backoff: Required<BackoffOptions>,
   return Math.max(0, base * (1 - backoff.jitter * random.next()));
 }
 
-let wsModule: Promise<WebSocketConstructor> | undefined;
-
-/** The platform WebSocket: the global one, else `ws` (loaded on first use, only in runtimes without a global). */
-function defaultWebSocket(): Promise<WebSocketConstructor> {
+/**
+ * The global WebSocket (browsers, Node 22+). Older Node has none: the package's Node entry passes `ws` (see
+ * `runtime.ts`); direct users pass {@link WebSocketSignalingOptions.WebSocket}.
+ */
+function defaultWebSocket(): WebSocketConstructor {
   const global = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-  if (global !== undefined) return Promise.resolve(global);
-  return (wsModule ??= import('ws').then((m) => m.WebSocket as unknown as WebSocketConstructor));
+  if (global !== undefined) return global;
+  throw new TypeError('this runtime has no global WebSocket: pass the `WebSocket` option (on Node, `WebSocket` from the ws package)');
 }
 
 const encoder = new TextEncoder();
@@ -296,7 +297,7 @@ export class WebSocketSignaling implements SignalingClient {
   async #connect(session: number): Promise<void> {
     let Ctor: WebSocketConstructor;
     try {
-      Ctor = this.#options.WebSocket ?? (await defaultWebSocket());
+      Ctor = this.#options.WebSocket ?? defaultWebSocket();
     } catch (err) {
       if (session === this.#session) this.#stop(signalingError('closed', 'no WebSocket implementation available', {}, err));
       return;

@@ -2,8 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { isMeshError } from '../errors.js';
 import { browserEngine, hasNativeWebRtc } from './engines/browser.js';
-import { loadDefaultEngine as loadBrowserDefault } from './engines/default.browser.js';
-import { loadDefaultEngine } from './engines/default.js';
+import { browserRuntime } from '../runtime.browser.js';
+import { nodeRuntime } from '../runtime.js';
 import { loadNodeEngine } from './engines/node.js';
 import { nodeDatachannelEngine } from './engines/node-datachannel.js';
 import { createRtcEngine, isRtcEngine } from './engines/types.js';
@@ -60,16 +60,18 @@ describe('engines', () => {
     expect(typeof n.shutdown).toBe('function');
   });
 
-  it('loadNodeEngine and the Node default pick node-datachannel unless werift is asked for', async () => {
+  it('loadNodeEngine and the Node runtime pick node-datachannel unless werift is asked for', async () => {
     expect((await loadNodeEngine()).name).toBe('node-datachannel');
-    expect((await loadDefaultEngine()).name).toBe('node-datachannel');
+    expect((await nodeRuntime.loadEngine()).name).toBe('node-datachannel');
+    expect((await nodeRuntime.loadEngine('werift')).name).toBe('werift');
+    await expect(nodeRuntime.loadEngine('chrome')).rejects.toSatisfy((e: unknown) => isMeshError(e, 'InvalidArgument'));
     expect((await loadNodeEngine('werift')).name).toBe('werift');
   });
 
   it('the browser engine wraps the native constructor and fails clearly without one', async () => {
     expect(hasNativeWebRtc()).toBe(false);
     expect(() => browserEngine()).toThrow(/no RTCPeerConnection/);
-    await expect(loadBrowserDefault()).rejects.toSatisfy((e: unknown) => isMeshError(e, 'ConnectionFailed'));
+    await expect(browserRuntime.loadEngine()).rejects.toSatisfy((e: unknown) => isMeshError(e, 'ConnectionFailed'));
     class FakePc {}
     const e = browserEngine(FakePc);
     expect(e.RTCPeerConnection).toBe(FakePc);

@@ -68,9 +68,9 @@ export interface WebRtcTransportOptions {
   /** Relays a setup message to peer `to` (the mesh wires this to its signaling client). Must not throw. */
   signal: (to: string, data: unknown) => void;
   /**
-   * The WebRTC engine: an {@link RtcEngine}, a promise of one (e.g. `loadDefaultEngine()`), or a bare
+   * The WebRTC engine: an {@link RtcEngine}, a promise of one (e.g. `loadNodeEngine()`), or a bare
    * `RTCPeerConnection` constructor. Default: the runtime's native `RTCPeerConnection`; on Node pass
-   * `loadDefaultEngine()` from `engines/default.js` (the package's Node entry does).
+   * `loadNodeEngine()` (exported by the package's Node entry, whose `createMesh` does it for you).
    */
   rtc?: RtcEngine | Promise<RtcEngine> | (new (...args: never[]) => unknown);
   /** STUN/TURN servers (default none: host candidates only). */
@@ -994,7 +994,7 @@ export class WebRtcTransport implements Transport {
       if (!hasNativeWebRtc()) {
         throw meshError(
           'ConnectionFailed',
-          'no WebRTC engine: this runtime has no RTCPeerConnection; pass `rtc` (on Node: loadDefaultEngine() from engines/default.js)',
+          'no WebRTC engine: this runtime has no RTCPeerConnection; pass `rtc` (on Node: loadNodeEngine() from meshrtc)',
         );
       }
       return browserEngine();
