@@ -381,7 +381,8 @@ describe('WebSocketSignaling (simulated)', () => {
   });
 
   it('keeps delivered versions strictly increasing across server restarts (epochs)', async () => {
-    const env = fakeEnv({ backoff: { initialMs: 10, maxMs: 10, jitter: 0 } });
+    // Without the rejoin grace period, so that each server's views are delivered exactly as sent.
+    const env = fakeEnv({ backoff: { initialMs: 10, maxMs: 10, jitter: 0 }, rejoinGraceMs: 0 });
     const probe = new Probe().attach(env.client);
     const joined = env.client.join(peer('a'));
     await env.clock.advance(0);
@@ -413,6 +414,44 @@ describe('WebSocketSignaling (simulated)', () => {
     // Every reconnect re-announced the same id and incarnation.
     for (const s of env.sockets) expect(s.sent[0]).toMatchObject({ type: 'join', peer: { id: 'a', incarnation: 1 } });
     expect(Object.isFrozen(probe.views[0])).toBe(true);
+  });
+
+  it('after a server restart, keeps peers that have not rejoined yet for rejoinGraceMs, then drops them', async () => {
+    const env = fakeEnv({ backoff: { initialMs: 10, maxMs: 10, jitter: 0 }, rejoinGraceMs: 3000 });
+    const probe = new Probe().attach(env.client);
+    const joined = env.client.join(peer('b'));
+    await env.clock.advance(0);
+    // Server pings every 60 s: no heartbeat drops the fake sockets while the clock jumps.
+    env.accept('e1', 5, [peer('b'), peer('a'), peer('c'), peer('d')], 60_000);
+    await joined;
+    env.last().drop();
+    await env.clock.advance(10);
+    // The restarted server knows only b at first, then a; c never comes back; d comes back late.
+    env.accept('e2', 1, [peer('b')], 60_000);
+    env.last().deliver({ type: 'view', room: 'room', epoch: 'e2', version: 2, peers: [peer('a'), peer('b')] });
+    expect(probe.views.map((v) => ids(v).sort().join())).toEqual(['a,b,c,d', 'a,b,c,d', 'a,b,c,d']);
+    await env.clock.advance(2999);
+    expect(probe.views).toHaveLength(3);
+    await env.clock.advance(1);
+    // Grace over: the server's own view, one version up.
+    expect(probe.views.map((v) => ids(v).sort().join()).at(-1)).toBe('a,b');
+    env.last().deliver({ type: 'view', room: 'room', epoch: 'e2', version: 3, peers: [peer('a'), peer('b'), peer('d')] });
+    expect(probe.views.map((v) => ids(v).sort().join()).at(-1)).toBe('a,b,d');
+    const versions = probe.views.map((v) => v.version);
+    expect(versions).toEqual([...versions].sort((x, y) => x - y));
+    expect(new Set(versions).size).toBe(versions.length);
+
+    // Everyone back within the grace period: it ends at once, and no later view is changed.
+    env.last().drop();
+    await env.clock.advance(10);
+    env.accept('e3', 1, [peer('b')], 60_000);
+    expect(ids(probe.views.at(-1)!).sort().join()).toBe('a,b,d');
+    env.last().deliver({ type: 'view', room: 'room', epoch: 'e3', version: 2, peers: [peer('a'), peer('b'), peer('d')] });
+    env.last().deliver({ type: 'view', room: 'room', epoch: 'e3', version: 3, peers: [peer('a'), peer('b')] });
+    expect(probe.views.slice(-2).map((v) => ids(v).sort().join())).toEqual(['a,b,d', 'a,b']);
+    const count = probe.views.length;
+    await env.clock.advance(10_000);
+    expect(probe.views).toHaveLength(count);
   });
 
   it('re-sends capabilities changed during a join and while disconnected', async () => {

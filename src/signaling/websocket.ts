@@ -20,6 +20,13 @@
  * ahead again). Delivered versions thus grow strictly for the lifetime of this object, across server restarts
  * and leave/join cycles. Caveat: while an offset is in force, two peers may number the same view differently.
  *
+ * Server restarts: a restarted server starts with empty rooms, and peers come back one by one as their sockets
+ * reconnect. Delivering its first views as they are would tell each peer that everyone else left (shards move,
+ * calls in flight fail) although the peers are still connected to each other. So when the epoch changes, peers
+ * of the last delivered view that the new server does not list yet are kept in the delivered views for
+ * `rejoinGraceMs` (default 5000 ms), or until they are listed again; then the server's view is delivered as is.
+ * A peer that really died meanwhile is removed after the grace period (its WebRTC link reports it down sooner).
+ *
  * Liveness: the server pings at the WebSocket level; the client also sends an application `ping` every
  * `pingIntervalMs` (announced in `welcome`) and drops the socket when two pings in a row got no traffic back,
  * which catches half-open connections that browsers would otherwise keep for minutes.
@@ -95,6 +102,11 @@ export interface WebSocketSignalingOptions {
   token?: string;
   /** Largest outgoing frame in bytes (default 65536, the server's default limit). */
   maxMessageBytes?: number;
+  /**
+   * After a server restart, how long peers of the last view that the new server does not list yet are still
+   * delivered as members (default 5000 ms; 0 turns the grace period off). See the module comment.
+   */
+  rejoinGraceMs?: number;
   /** Signals are dropped while the socket has more unsent bytes than this (default 1 MiB). */
   maxBufferedBytes?: number;
   /** Most signals buffered before handlers are set; the oldest are dropped beyond it (default 256). */
@@ -165,6 +177,14 @@ export class WebSocketSignaling implements SignalingClient {
   #offset = 0;
   #lastDelivered = 0;
   #pendingView: ViewSnapshot | undefined;
+  /** Peers of the last delivered view, for the rejoin grace period. */
+  #lastPeers: readonly PeerInfo[] = [];
+  /** During a rejoin grace period: peers not yet listed by the restarted server, by id. */
+  #carried: Map<string, PeerInfo> | undefined;
+  #graceTimer: Timer | undefined;
+  /** The last view message of the current server, re-delivered when the grace period ends. */
+  #lastServerView: ViewMessage | undefined;
+  readonly #rejoinGraceMs: number;
   readonly #early: Array<readonly [string, unknown]> = [];
 
   /** Creates a client of `options.room`; nothing connects before {@link join}. */
@@ -195,6 +215,7 @@ export class WebSocketSignaling implements SignalingClient {
     this.#maxMessageBytes = options.maxMessageBytes ?? MAX_CLIENT_MESSAGE_BYTES;
     this.#maxBufferedBytes = options.maxBufferedBytes ?? 1024 * 1024;
     this.#maxEarly = options.maxEarlySignals ?? 256;
+    this.#rejoinGraceMs = options.rejoinGraceMs ?? 5000;
   }
 
   /** The current connection state: `open` once the server accepted this peer on the current socket. */
@@ -378,16 +399,20 @@ export class WebSocketSignaling implements SignalingClient {
     const self = this.#self;
     if (self === undefined || msg.room !== this.#room) return;
     if (msg.epoch !== this.#epoch) {
+      const restarted = this.#epoch !== undefined;
       this.#epoch = msg.epoch;
       this.#offset = Math.max(0, this.#lastDelivered + 1 - msg.version);
+      this.#endGrace();
+      if (restarted && this.#rejoinGraceMs > 0) {
+        const carried = new Map(this.#lastPeers.filter((p) => p.id !== self.id).map((p) => [p.id, p] as const));
+        if (carried.size > 0) {
+          this.#carried = carried;
+          this.#graceTimer = this.#clock.setTimeout(() => this.#graceExpired(), this.#rejoinGraceMs);
+        }
+      }
     }
-    const version = msg.version + this.#offset;
-    if (version > this.#lastDelivered) {
-      this.#lastDelivered = version;
-      const view: ViewSnapshot = Object.freeze({ version, peers: Object.freeze(msg.peers.map((p) => Object.freeze({ ...p, capabilities: Object.freeze([...p.capabilities]) }))) });
-      if (this.#handlers !== undefined) this.#handlers.onView(view);
-      else this.#pendingView = view;
-    }
+    this.#lastServerView = msg;
+    this.#deliver(msg);
     if (!this.#accepted && msg.peers.some((p) => p.id === self.id && p.incarnation === self.incarnation)) {
       this.#accepted = true;
       this.#attempt = 0;
@@ -400,6 +425,40 @@ export class WebSocketSignaling implements SignalingClient {
       this.#setStatus('open');
       pending?.resolve();
     }
+  }
+
+  /** Delivers `msg` (plus peers carried through a rejoin grace period) if its version is new. */
+  #deliver(msg: ViewMessage, bump = 0): void {
+    this.#offset += bump;
+    const version = msg.version + this.#offset;
+    if (version <= this.#lastDelivered) return;
+    let peers: readonly PeerInfo[] = msg.peers;
+    const carried = this.#carried;
+    if (carried !== undefined) {
+      for (const p of msg.peers) carried.delete(p.id);
+      if (carried.size === 0) this.#endGrace();
+      else peers = [...msg.peers, ...carried.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    }
+    this.#lastDelivered = version;
+    this.#lastPeers = peers;
+    const view: ViewSnapshot = Object.freeze({ version, peers: Object.freeze(peers.map((p) => Object.freeze({ ...p, capabilities: Object.freeze([...p.capabilities]) }))) });
+    if (this.#handlers !== undefined) this.#handlers.onView(view);
+    else this.#pendingView = view;
+  }
+
+  /** The rejoin grace period ended with peers still missing: deliver the server's own view (one version up). */
+  #graceExpired(): void {
+    this.#graceTimer = undefined;
+    if (this.#carried === undefined) return;
+    this.#carried = undefined;
+    const msg = this.#lastServerView;
+    if (msg !== undefined && this.#self !== undefined) this.#deliver(msg, 1);
+  }
+
+  #endGrace(): void {
+    this.#graceTimer?.cancel();
+    this.#graceTimer = undefined;
+    this.#carried = undefined;
   }
 
   #onServerError(msg: ErrorMessage): void {
@@ -478,6 +537,7 @@ export class WebSocketSignaling implements SignalingClient {
     this.#pendingJoin = undefined;
     for (const timer of [this.#reconnectTimer, this.#joinTimer, this.#connectTimer, this.#heartbeat]) timer?.cancel();
     this.#reconnectTimer = this.#joinTimer = this.#connectTimer = this.#heartbeat = undefined;
+    this.#endGrace();
     if (closeSocket && ws !== undefined) safeClose(ws, 1000, 'stopped');
     if (pending !== undefined) pending.reject(err);
     else if (closeSocket) this.#report(err);

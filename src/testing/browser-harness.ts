@@ -12,6 +12,8 @@ import { collectActorDefinitions } from '../actors/collect.js';
 import type { CallOptions, CallRequest } from '../actors/define.js';
 import { isMeshError } from '../errors.js';
 import { createMesh, type BrowserMeshOptions } from '../index.browser.js';
+import { murmur3_32, shardFor } from '../placement/hash.js';
+import { SHARD_TEST_VECTORS } from '../placement/vectors.js';
 import { browserEngine } from '../transport/engines/browser.js';
 
 /** What a page peer is started with (JSON). */
@@ -55,6 +57,8 @@ export interface BrowserHarness {
   /** The selected candidate pairs of every connection this page made (for loopback assertions). */
   selectedPairs(): Promise<SelectedPair[]>;
   close(): Promise<void>;
+  /** The published placement vectors recomputed in this page: `{ id, hash, shard }` as this runtime computes them. */
+  placementVectors(): { id: string; hash: number; shard: number }[];
   readonly mesh: Mesh | undefined;
 }
 
@@ -146,6 +150,7 @@ export function installHarness(actorsModule: Readonly<Record<string, unknown>>):
       }
       return out;
     },
+    placementVectors: () => SHARD_TEST_VECTORS.map((v) => ({ id: v.id, hash: murmur3_32(v.id, 0), shard: shardFor(v.id) })),
     async close() {
       const m = mesh;
       mesh = undefined;
