@@ -38,7 +38,7 @@ test('capability isolation: a page that registered only chat never activates a g
     pages: [{ capabilities: ['chat'] }, { capabilities: ['game'] }],
     edges: [{ capabilities: ['game'] }],
   });
-  const [chatPage, gamePage] = cluster.pages as [ClusterPeer, ClusterPeer];
+  const [chatPage, gamePage] = cluster.pages as readonly ClusterPeer[] as [ClusterPeer, ClusterPeer];
   for (let i = 0; i < 40; i++) {
     const r = await chatPage.call<number>(add(`iso-${i}`));
     expect(r.peerId).not.toBe(chatPage.peerId);

@@ -30,6 +30,8 @@ import { systemClock } from '../clock/clock.js';
 import { meshError, type MeshErrorCode } from '../errors.js';
 import type { BrowserHarness, HarnessCallResult, HarnessStartOptions, SelectedPair } from './browser-harness.js';
 import { launchChromium } from './chromium.js';
+
+export { launchChromium, chromiumExecutable, CHROMIUM_WEBRTC_ARGS, SYSTEM_CHROMIUM } from './chromium.js';
 import { startEdgePeer, type EdgePeerProcess } from './processes.js';
 
 /** A browser peer to start. */
