@@ -57,6 +57,11 @@ export interface BrowserHarness {
   /** The selected candidate pairs of every connection this page made (for loopback assertions). */
   selectedPairs(): Promise<SelectedPair[]>;
   close(): Promise<void>;
+  /**
+   * Load generator for benchmarks: `inFlight` callers, each calling `requests[i % requests.length]` back to back
+   * for `durationMs`. Returns completed calls, elapsed seconds, latency percentiles (ms) and failures.
+   */
+  bench(requests: CallRequest[], inFlight: number, durationMs: number): Promise<{ calls: number; seconds: number; p50: number; p99: number; failures: number }>;
   /** The published placement vectors recomputed in this page: `{ id, hash, shard }` as this runtime computes them. */
   placementVectors(): { id: string; hash: number; shard: number }[];
   readonly mesh: Mesh | undefined;
@@ -149,6 +154,31 @@ export function installHarness(actorsModule: Readonly<Record<string, unknown>>):
         }
       }
       return out;
+    },
+    async bench(requests, inFlight, durationMs) {
+      const m = started();
+      const latencies: number[] = [];
+      let calls = 0;
+      let failures = 0;
+      const t0 = performance.now();
+      const end = t0 + durationMs;
+      const worker = async (w: number): Promise<void> => {
+        for (let i = w; performance.now() < end; i += inFlight) {
+          const t = performance.now();
+          try {
+            await m.call(requests[i % requests.length]!);
+            latencies.push(performance.now() - t);
+            calls++;
+          } catch {
+            failures++;
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: inFlight }, (_, w) => worker(w)));
+      const seconds = (performance.now() - t0) / 1000;
+      latencies.sort((a, b) => a - b);
+      const at = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
+      return { calls, seconds, p50: at(0.5), p99: at(0.99), failures };
     },
     placementVectors: () => SHARD_TEST_VECTORS.map((v) => ({ id: v.id, hash: murmur3_32(v.id, 0), shard: shardFor(v.id) })),
     async close() {

@@ -365,6 +365,10 @@ async function startPageServer(actorsPath: string | undefined): Promise<{ server
   await writeFile(
     join(root, 'index.html'),
     `<!doctype html><html><head><meta charset="utf-8"><title>meshrtc peer</title></head><body>
+<script>
+// Functions a test passes to page.evaluate may carry esbuild's keepNames helper (tsx, vitest): define it.
+globalThis.__name ??= (f) => f;
+</script>
 <script type="module">
 import { installHarness } from ${JSON.stringify(fs(harness))};
 ${actorsImport}
