@@ -32,6 +32,7 @@ import type { BrowserHarness, HarnessCallResult, HarnessStartOptions, SelectedPa
 import { launchChromium } from './chromium.js';
 
 export { launchChromium, chromiumExecutable, CHROMIUM_WEBRTC_ARGS, SYSTEM_CHROMIUM } from './chromium.js';
+export { ensureLoopbackNamespace, loopbackNamespaceUnavailable, netnsMode, runInLoopbackNamespace } from './netns.js';
 import { startEdgePeer, type EdgePeerProcess } from './processes.js';
 
 /** A browser peer to start. */
