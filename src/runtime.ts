@@ -6,6 +6,7 @@
  * global one in browsers). Node-only modules are reached through dynamic imports from this file only.
  */
 import type { Runtime } from './create.js';
+import { meshError } from './errors.js';
 import type { WebSocketConstructor } from './signaling/websocket.js';
 import { loadNodeEngine, type NodeEngineName } from './transport/engines/node.js';
 
@@ -20,7 +21,6 @@ export const nodeRuntime: Runtime = {
   name: 'node',
   loadEngine: async (name) => {
     if (name !== undefined && !NODE_ENGINES.includes(name as NodeEngineName)) {
-      const { meshError } = await import('./errors.js');
       throw meshError('InvalidArgument', `unknown engine "${name}" (Node engines: ${NODE_ENGINES.join(', ')})`);
     }
     return loadNodeEngine(name as NodeEngineName | undefined);
