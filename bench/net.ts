@@ -4,9 +4,18 @@
  *   - raw 1:1   one data-channel message per round trip (what a naive RPC over WebRTC does);
  *   - raw batch hand-batched echo: everything sent in one tick goes as one message (the transport's practical limit).
  * Each figure: a warm-up, then 5 timed windows; medians with min-max. `--json` prints JSON; `--size small` runs
- * a short version (for the smoke test); `--engine NAME` limits the engines.
+ * a short version (for the smoke test); `--engine NAME` limits the engines; `--cpu` adds CPU time per round trip.
+ *
+ * Everything is measured as compiled JavaScript, the way the package ships (`dist/`): started from the sources
+ * (tsx), the script first compiles `src`, `signaling-server` and `bench` with tsc into a temporary directory and
+ * runs itself from there with plain node, both processes, mesh and raw baselines alike. (Under tsx every closure
+ * is wrapped by esbuild's `keepNames` helper, which costs the mesh about 1 us per call.) `--tsx` runs the sources
+ * as they are. `BENCH_PROF=dir` writes CPU profiles of both processes there.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createSignalingServer } from '../signaling-server/server.js';
 import { createMesh, loadNodeEngine, type Mesh, type NodeEngineName } from '../src/index.js';
@@ -14,6 +23,38 @@ import { rawEnd, type RawEnd } from './raw-echo.js';
 import { figure, fmt, machine, median, printTable, type Figure } from './stats.js';
 
 const args = process.argv.slice(2);
+const fromSource = import.meta.url.endsWith('.ts');
+
+/** Compiles the sources into a temporary directory and runs this script from there; exits with its code. */
+async function runCompiled(): Promise<never> {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const out = mkdtempSync(join(tmpdir(), 'meshrtc-bench-'));
+  try {
+    const tsconfig = join(out, 'tsconfig.json');
+    writeFileSync(
+      tsconfig,
+      JSON.stringify({
+        extends: join(root, 'tsconfig.json'),
+        compilerOptions: { noEmit: false, outDir: out, rootDir: root, sourceMap: false, declaration: false, typeRoots: [join(root, 'node_modules/@types')] },
+        include: [join(root, 'src'), join(root, 'signaling-server'), join(root, 'bench')],
+        exclude: [join(root, '**/*.test.ts')],
+      }),
+    );
+    console.error('bench:net: compiling with tsc (--tsx skips this) ...');
+    // Type errors do not stop the emit; the figures are of whatever the sources compile to.
+    spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', tsconfig], { stdio: ['ignore', 'ignore', 'inherit'] });
+    symlinkSync(join(root, 'node_modules'), join(out, 'node_modules'), 'dir');
+    writeFileSync(join(out, 'package.json'), readFileSync(join(root, 'package.json')));
+    const prof = process.env['BENCH_PROF'] ? ['--cpu-prof', '--cpu-prof-dir', process.env['BENCH_PROF']] : [];
+    const child = spawn(process.execPath, [...prof, join(out, 'bench/net.js'), ...args], { stdio: 'inherit' });
+    const code = await new Promise<number>((resolve) => child.once('exit', (c) => resolve(c ?? 1)));
+    process.exit(code);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+if (fromSource && !args.includes('--tsx')) await runCompiled();
+
 const json = args.includes('--json');
 const small = args.includes('--size') && args[args.indexOf('--size') + 1] === 'small';
 const only = args.includes('--engine') ? [args[args.indexOf('--engine') + 1] as NodeEngineName] : undefined;
@@ -24,6 +65,19 @@ const WARMUP_MS = small ? 200 : 500;
 const WINDOWS = args.includes('--in-flight') ? args[args.indexOf('--in-flight') + 1]!.split(',').map(Number) : [1, 32, 256];
 /** `--mesh-only`: skip the raw baselines (for profiling the mesh path). */
 const meshOnly = args.includes('--mesh-only');
+/** `--cpu`: also report CPU time per round trip of both processes (Linux /proc; native threads included). */
+const showCpu = args.includes('--cpu');
+let childPid = 0;
+
+/** CPU seconds (user + system, all threads) of a process, from /proc; 0 where unavailable. */
+function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
 const PAYLOAD = new Uint8Array(100).fill(7);
 const log = (s: string): void => {
   if (!json) console.error(s);
@@ -33,6 +87,9 @@ interface Sample {
   rate: number;
   p50: number;
   p99: number;
+  /** CPU microseconds per round trip: this process, the other one. */
+  cpuSelf: number;
+  cpuPeer: number;
 }
 
 /** Keeps `inFlight` operations going for `ms`; returns completions/s and latency percentiles. */
@@ -41,6 +98,7 @@ async function drive(inFlight: number, ms: number, op: () => Promise<unknown>): 
   let stop = false;
   let count = 0;
   const t0 = performance.now();
+  const cpu0 = showCpu ? [cpuSeconds(process.pid), cpuSeconds(childPid)] : [0, 0];
   const worker = async (): Promise<void> => {
     while (!stop) {
       const s = performance.now();
@@ -68,14 +126,17 @@ async function drive(inFlight: number, ms: number, op: () => Promise<unknown>): 
     stop = true;
   }
   const elapsed = (performance.now() - t0) / 1000;
+  const cpuSelf = showCpu ? ((cpuSeconds(process.pid) - cpu0[0]!) * 1e6) / Math.max(count, 1) : 0;
+  const cpuPeer = showCpu ? ((cpuSeconds(childPid) - cpu0[1]!) * 1e6) / Math.max(count, 1) : 0;
   latencies.sort((a, b) => a - b);
-  return { rate: count / elapsed, p50: latencies[Math.floor(latencies.length * 0.5)] ?? 0, p99: latencies[Math.floor(latencies.length * 0.99)] ?? 0 };
+  return { rate: count / elapsed, p50: latencies[Math.floor(latencies.length * 0.5)] ?? 0, p99: latencies[Math.floor(latencies.length * 0.99)] ?? 0, cpuSelf, cpuPeer };
 }
 
 async function measure(inFlight: number, op: () => Promise<unknown>): Promise<{ rate: Figure; p50: number; p99: number }> {
   await drive(inFlight, WARMUP_MS, op);
   const samples: Sample[] = [];
   for (let i = 0; i < RUNS; i++) samples.push(await drive(inFlight, WINDOW_MS, op));
+  if (showCpu) log(`  cpu per round trip: caller ${fmt(median(samples.map((s) => s.cpuSelf)), 1)} us, echo peer ${fmt(median(samples.map((s) => s.cpuPeer)), 1)} us`);
   return { rate: figure(samples.map((s) => s.rate)), p50: median(samples.map((s) => s.p50)), p99: median(samples.map((s) => s.p99)) };
 }
 
@@ -137,11 +198,12 @@ interface EngineResult {
 
 async function runEngine(engineName: NodeEngineName): Promise<EngineResult> {
   const server = await createSignalingServer({ logger: false });
-  const script = fileURLToPath(new URL('./net-peer.ts', import.meta.url));
-  const child = spawn(process.execPath, [...(process.env['BENCH_PROF'] ? ['--cpu-prof', '--cpu-prof-dir', process.env['BENCH_PROF']] : []), '--import', 'tsx', script], {
+  const script = fileURLToPath(new URL(fromSource ? './net-peer.ts' : './net-peer.js', import.meta.url));
+  const child = spawn(process.execPath, [...(process.env['BENCH_PROF'] ? ['--cpu-prof', '--cpu-prof-dir', process.env['BENCH_PROF']] : []), ...(fromSource ? ['--import', 'tsx'] : []), script], {
     stdio: ['pipe', 'pipe', 'inherit'],
     env: { ...process.env, BENCH_ENGINE: engineName, BENCH_SIGNALING: server.url },
   });
+  childPid = child.pid ?? 0;
   const engine = await loadNodeEngine(engineName);
   const send = (o: unknown): void => void child.stdin.write(`${JSON.stringify(o)}\n`);
   const raws = new Map<number, RawEnd & { start(): Promise<void> }>();
@@ -200,6 +262,13 @@ async function runEngine(engineName: NodeEngineName): Promise<EngineResult> {
     const one = meshOnly ? skipped : await measureOrStall(w, async () => rawClient(await newRaw(), false));
     const batched = meshOnly ? skipped : await measureOrStall(w, async () => rawClient(await newRaw(), true));
     result.rows.push({ inFlight: w, mesh, raw1: one, rawBatched: batched });
+  }
+  if (args.includes('--transport-stats')) {
+    const t = (client.transport as { stats?: () => Record<string, unknown> } | undefined)?.stats?.();
+    if (t !== undefined) {
+      const { framesSent, messagesSent, framesReceived, messagesReceived, bytesSent } = t as Record<string, number>;
+      console.error(`  client transport: ${framesSent} frames in ${messagesSent} messages sent (${((framesSent ?? 0) / (messagesSent || 1)).toFixed(1)}/message, ${Math.round((bytesSent ?? 0) / (framesSent || 1))} B/frame); ${framesReceived} frames in ${messagesReceived} messages received (${((framesReceived ?? 0) / (messagesReceived || 1)).toFixed(1)}/message)`);
+    }
   }
   log(`${engineName}: closing`);
   await client.close();

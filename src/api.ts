@@ -4,6 +4,8 @@
  */
 export { createMeshWith, type MeshOptions, type Runtime } from './create.js';
 export { Mesh, type ActorRef, type MeshStats } from './actors/mesh.js';
+export type { SubscribeOptions } from './actors/subscriptions.js';
+export { DEFAULT_SUBSCRIPTION_LIMITS, type SubscriptionLimits } from './actors/host.js';
 export {
   defineActor,
   type ActorContext,
@@ -33,6 +35,7 @@ export {
   type MeshErrorOptions,
 } from './errors.js';
 export type { ActorAddress, DeactivationReason, MeshEvent, MeshEventMap, MeshEventName, Listener } from './monitoring/events.js';
+export type { PeerStatsReport, ActorEventSummary } from './monitoring/stats.js';
 export { CapabilityTable, type TableChange } from './membership/table.js';
 export type { PeerInfo, PeerKind, ViewSnapshot } from './membership/types.js';
 export {
@@ -51,7 +54,7 @@ export {
 export { SystemClock, systemClock, type Clock, type Timer } from './clock/clock.js';
 export { seededRandom, cryptoRandom, type Random } from './random.js';
 export { createMsgpackCodec, msgpackCodec, type Codec, type CodecLimits } from './codec/index.js';
-export type { Transport, TransportHandlers, PeerDownReason } from './transport/types.js';
+export type { Transport, TransportHandlers, PeerDownReason, SendListener } from './transport/types.js';
 export { WebRtcTransport, type WebRtcTransportOptions, type WebRtcTransportStats } from './transport/webrtc.js';
 export { createRtcEngine, type RtcEngine } from './transport/engines/types.js';
 export type { SignalingClient, SignalingHandlers, SignalingStatus } from './signaling/types.js';

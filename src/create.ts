@@ -8,6 +8,7 @@
  */
 import { Mesh, type MeshParts } from './actors/mesh.js';
 import type { AnyActorDefinition } from './actors/define.js';
+import type { SubscriptionLimits } from './actors/host.js';
 import { systemClock, type Clock } from './clock/clock.js';
 import { msgpackCodec } from './codec/msgpack.js';
 import type { Codec } from './codec/types.js';
@@ -66,6 +67,8 @@ export interface MeshOptions {
   ownsStore?: boolean;
   /** How long a mirror to the standby or a fetch of an actor's state from a peer may take (default 3000 ms). */
   replicationTimeoutMs?: number;
+  /** Bounds of actor subscriptions: subscribers per actor, events buffered per subscription, replay depth. */
+  subscriptions?: Partial<SubscriptionLimits>;
 
   // ---- real network (used when `signalingUrl` is given)
   /** `ws://` or `wss://` URL of a meshrtc signaling server. */
@@ -176,6 +179,7 @@ export function resolveParts(options: Omit<MeshOptions, 'signalingUrl'>): MeshPa
     store: options.store,
     ownsStore: options.ownsStore ?? false,
     replicationTimeoutMs: positive('replicationTimeoutMs', options.replicationTimeoutMs, 3000),
+    subscriptions: options.subscriptions,
   };
 }
 

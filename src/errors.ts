@@ -15,6 +15,10 @@ export type MeshErrorCode =
   | 'MailboxFull'
   | 'Closed'
   | 'InvalidArgument'
+  // subscriptions
+  | 'EventsLost'
+  | 'TooManySubscribers'
+  | 'SubscriptionOverflow'
   // actors
   | 'UnknownActorType'
   | 'UnknownHandler'
@@ -74,6 +78,9 @@ const classFor: Readonly<Record<MeshErrorCode, new (code: MeshErrorCode, message
   MailboxFull: CallError,
   Closed: CallError,
   InvalidArgument: CallError,
+  EventsLost: CallError,
+  TooManySubscribers: CallError,
+  SubscriptionOverflow: CallError,
   UnknownActorType: ActorError,
   UnknownHandler: ActorError,
   HandlerFailed: ActorError,

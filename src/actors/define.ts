@@ -28,6 +28,15 @@ export interface ActorContext<S = unknown> {
   state: S;
   /** The mesh this actor lives in, to call or cast to other actors. */
   readonly mesh: MeshCaller;
+  /**
+   * Sends `event` to every current subscriber of this actor (see `mesh.subscribe`), in publication order. Events
+   * published by a handler leave when the handler's message is done; for durable actors, only once the state the
+   * handler wrote is committed (and mirrored), like its reply, so an event never describes a rolled-back write.
+   * The event must be encodable by the mesh codec (it is sent to remote subscribers as is, and handed to local
+   * ones by reference). Throws `SubscriptionOverflow` when more than the mesh's `maxPendingEvents` events of this
+   * actor are waiting to be delivered.
+   */
+  publish(event: unknown): void;
 }
 
 /** The calling half of a mesh, as seen from inside an actor. */

@@ -124,3 +124,40 @@ describe('idempotency keys on durable actors', () => {
     await again.close();
   });
 });
+
+describe('replicated actors: a write that could not be mirrored', () => {
+  it('rolls back to the stored state, not to the state the handler mutated in place', async () => {
+    const { createSimulation } = await import('../testing/index.js');
+    const sim = createSimulation({ seed: 5, actors: [Counter], stores: true, latencyMs: [1, 3], detectMs: 500, livenessMs: 200 });
+    try {
+      const a = await sim.addPeer('a', ['game']);
+      const b = await sim.addPeer('b', ['game']);
+      await sim.converge();
+      let id = '';
+      for (let i = 0; ; i++) {
+        id = `r${i}`;
+        const list = a.preferenceList('game', id, 2);
+        if (list[0] === 'a' && list[1] === 'b') break;
+      }
+      const run = async <T>(p: Promise<T>): Promise<T | string> => {
+        let out: T | string | undefined;
+        p.then((v) => (out = v), (e: unknown) => (out = isMeshError(e) ? e.code : String(e)));
+        await sim.clock.advanceUntil(() => out !== undefined, 10_000, 1);
+        return out!;
+      };
+      expect(await run(a.call({ ...at(id), payload: { op: 'add', arg: 1 } }).then((r) => r.reply))).toBe(1);
+      await sim.advance(2000); // passivated (idle): the next message loads the stored record
+      expect(a.activeActors()).toEqual([]);
+      // The standby is cut off (signaling is not): the next write is committed locally, its mirror fails.
+      sim.network.cut('a', 'b');
+      expect(await run(a.call({ ...at(id), payload: { op: 'add', arg: 10 } }).then((r) => r.reply))).toBe('PeerUnavailable');
+      sim.heal();
+      // Not acknowledged, so not written: the actor comes back with the stored count.
+      expect(await run(a.call({ ...at(id), payload: { op: 'get' } }).then((r) => r.reply))).toBe(1);
+      expect((await sim.store('a')!.get(stateKey(at(id))))?.state).toEqual({ count: 1 });
+      void b;
+    } finally {
+      await sim.close();
+    }
+  });
+});

@@ -2,7 +2,14 @@
  * The actors that are active on this peer. Each activation is a small state machine
  * (activating -> active -> deactivating -> gone; a failed activation goes straight to gone, so the next message
  * starts a fresh one) with its own FIFO mailbox: one message at a time per actor, and a slow actor never stalls
- * another. Idle actors are passivated by a sweep that runs on the injected clock.
+ * another. Idle actors are passivated by a sweep that runs on the injected clock (an actor with subscribers is
+ * never idle).
+ *
+ * Subscriptions, owner side: every activation is an event stream with an id (`streamId`) and a sequence number
+ * per event. `ctx.publish` collects events in an outbox that leaves with the message's outcome (after the commit
+ * for durable actors); each event is numbered, kept in a small replay ring, and sent to every subscriber. When
+ * the activation goes away, each subscriber gets an end notice with the last sequence number, so it can resume
+ * at the next owner and tell whether it missed anything.
  */
 import type { Clock, Timer } from '../clock/clock.js';
 import { meshError, MeshError } from '../errors.js';
@@ -12,6 +19,7 @@ import { murmur3_32 } from '../placement/hash.js';
 import { msgpackCodec } from '../codec/msgpack.js';
 import { stateKey } from '../persistence/keys.js';
 import type { ActorContext, ActorDefinition, AnyActorDefinition, Handler, MeshCaller } from './define.js';
+import type { StreamTail, SubscribeReply } from './protocol.js';
 
 /** Activation states. */
 export const Status = { Activating: 0, Active: 1, Deactivating: 2, Gone: 3 } as const;
@@ -32,6 +40,71 @@ export interface Envelope {
   readonly deadline: number | undefined;
   /** The call's idempotency key (durable actors keep a bounded table of keys and replies). */
   readonly key?: string | undefined;
+  /** Set for a subscription request: registered in mailbox order; `resolve` receives a {@link SubscribeReply}. */
+  readonly sub?: SubscribeRequest | undefined;
+}
+
+/** A subscription request, delivered through the actor's mailbox. */
+export interface SubscribeRequest {
+  /** The subscribing peer. */
+  readonly peer: string;
+  /** The subscriber's id of this registration (echoed in every event). */
+  readonly subId: number;
+  /** The stream the subscriber last heard from ('' for a new subscription). */
+  readonly resumeStream: string;
+  /** The last sequence number it received from `resumeStream`. */
+  readonly resumeSeq: number;
+}
+
+/** Why an owner ended a subscription (sent to the subscriber). */
+export type SubEndReason = 'moved' | 'overflow';
+
+/** Bounds of subscriptions. */
+export interface SubscriptionLimits {
+  /** Most subscriber peers per actor; more are refused with `TooManySubscribers` (default 1024). */
+  readonly maxSubscribersPerActor: number;
+  /**
+   * Most events waiting per subscriber (not yet accepted by the transport) before the owner drops it with
+   * `SubscriptionOverflow`; also the most events an actor may have waiting for its commit (default 1024).
+   */
+  readonly maxPendingEvents: number;
+  /** Recent events each activation keeps, to replay to a subscriber that comes back or arrives after a move (default 64). */
+  readonly replayEvents: number;
+  /**
+   * Subscriber side: after a view change moves an actor, how long to wait for the old owner's end notice (which
+   * follows its last events) before subscribing at the new owner anyway (default 5000 ms).
+   */
+  readonly handoffTimeoutMs: number;
+}
+
+/**
+ * The `prevTail` of an activation that found no stored record of its actor anywhere: no earlier activation handled
+ * a message. Its stream id `-` never names a real stream (those are `peerId/incarnation/n`).
+ */
+export const NO_EARLIER_STREAM: StreamTail = ['-', 0, 0, 0];
+
+/** Default {@link SubscriptionLimits}. */
+export const DEFAULT_SUBSCRIPTION_LIMITS: SubscriptionLimits = { maxSubscribersPerActor: 1024, maxPendingEvents: 1024, replayEvents: 64, handoffTimeoutMs: 5000 };
+
+/** How a host sends subscription traffic (provided by the mesh). */
+export interface EventWire {
+  /**
+   * Sends one event to subscriber `peer` / `subId`. Returns a promise that settles once the transport accepted
+   * the frame (a remote subscriber; rejects when the link is gone), or undefined (a local subscriber, served at
+   * once). Throws synchronously when the event cannot be encoded.
+   */
+  event(peer: string, subId: number, seq: number, event: unknown): Promise<void> | undefined;
+  /** Tells subscriber `peer` / `subId` that its registration ended after event `lastSeq`. */
+  end(peer: string, subId: number, lastSeq: number, reason: SubEndReason): void;
+  /** Remembers where an activation's stream ended with its last record (answered to the next owner's fetch). */
+  tail(address: ActorAddress, tail: StreamTail): void;
+}
+
+/** One subscriber of one activation. */
+interface Subscriber {
+  readonly subId: number;
+  /** Events handed to the transport and not yet accepted. */
+  pending: number;
 }
 
 /** Most idempotency entries kept per durable actor (oldest dropped first). */
@@ -68,13 +141,35 @@ export class Activation implements ActorContext<unknown> {
   /** Resolved when the activation is gone (see `ActorHost.release`). */
   goneResolve: (() => void) | undefined = undefined;
   gone: Promise<void> | undefined = undefined;
+  /** This activation's event stream id (unique per activation). */
+  readonly streamId: string;
+  /** Sequence number of the last event sent out. */
+  eventSeq = 0;
+  /** Subscribers by peer id (allocated on the first one). */
+  subscribers: Map<string, Subscriber> | undefined = undefined;
+  /** Events published by the running handler, not yet released. */
+  outbox: unknown[] | undefined = undefined;
+  /** Events released from the outbox that wait for their commit. */
+  awaiting = 0;
+  /** The last events sent, `[seq, event]`, oldest first (for replays). */
+  recent: Array<readonly [number, unknown]> | undefined = undefined;
+  /** Where the previous activation's stream ended, when the loaded record says so. */
+  prevTail: StreamTail | undefined = undefined;
+  readonly #host: ActorHost;
 
-  constructor(address: ActorAddress, def: ActorDefinition<unknown>, host: ActorHost, tick: number) {
+  constructor(address: ActorAddress, def: ActorDefinition<unknown>, host: ActorHost, tick: number, streamId: string) {
     this.address = address;
     this.def = def;
     this.peerId = host.peerId;
     this.mesh = host.mesh;
     this.lastTick = tick;
+    this.streamId = streamId;
+    this.#host = host;
+  }
+
+  /** Sends `event` to this actor's subscribers (see {@link ActorContext.publish}). */
+  publish(event: unknown): void {
+    this.#host.publish(this, event);
   }
 }
 
@@ -93,14 +188,28 @@ export interface ActorHostOptions {
   epoch?: () => number;
   /** Standby mirroring for `replicated` actors (without it they behave as `local`). */
   replication?: Replication | undefined;
+  /** Where subscription events go (none: events are numbered and kept for replay only). */
+  events?: EventWire | undefined;
+  /** Subscription bounds (default {@link DEFAULT_SUBSCRIPTION_LIMITS}). */
+  limits?: SubscriptionLimits | undefined;
+  /** Prefix of stream ids, unique per peer incarnation (default: the peer id). */
+  streamPrefix?: string | undefined;
 }
 
 /** How a host reaches the other copies of a replicated actor (provided by the mesh). */
 export interface Replication {
-  /** The newest record held by the other peers of the actor's preference list (undefined: none). */
-  load(address: ActorAddress): Promise<StateRecord | undefined>;
-  /** Copies a committed record to the actor's standby; resolves on its acknowledgement (at once without one). */
-  mirror(address: ActorAddress, record: StateRecord): Promise<void>;
+  /**
+   * The newest record held by the other peers of the actor's preference list (undefined: none), with the stream
+   * tail that came with it, if any.
+   */
+  load(address: ActorAddress): Promise<{ record: StateRecord | undefined; tail: StreamTail | undefined }>;
+  /** The stream tail this peer keeps for `address` if it belongs to `record` (same epoch and version). */
+  localTail(address: ActorAddress, record: StateRecord): StreamTail | undefined;
+  /**
+   * Copies a committed record (and where the actor's event stream stood with it) to the actor's standby;
+   * resolves on its acknowledgement (at once without one).
+   */
+  mirror(address: ActorAddress, record: StateRecord, tail?: StreamTail): Promise<void>;
 }
 
 /** Whether record `a` is newer than `b` (epoch first, then version). */
@@ -115,6 +224,8 @@ interface CommitGroup {
   /** Actor, state snapshot at the time the group was sealed. */
   /** Each actor of the group with the outcomes waiting on its write. */
   readonly acts: Map<Activation, Array<(error: MeshError | undefined) => void>>;
+  /** Events each actor published in this group (released with its outcomes once committed). */
+  readonly events: Map<Activation, number>;
 }
 
 type TypeMap = Map<string, Activation>;
@@ -140,6 +251,12 @@ export class ActorHost {
   /** The group collecting this tick's durable writes, and the chain of commits in flight (in order). */
   #group: CommitGroup | undefined;
   #commits: Promise<void> = Promise.resolve();
+  readonly #events: EventWire | undefined;
+  readonly #limits: SubscriptionLimits;
+  readonly #streamPrefix: string;
+  #streams = 0;
+  /** Subscriptions by subscriber peer, then subscription id: the activation each one is registered on. */
+  readonly #subsByPeer = new Map<string, Map<number, Activation>>();
 
   constructor(options: ActorHostOptions) {
     this.peerId = options.peerId;
@@ -151,6 +268,9 @@ export class ActorHost {
     this.#store = options.store;
     this.#epoch = options.epoch ?? (() => 0);
     this.#replication = options.replication;
+    this.#events = options.events;
+    this.#limits = options.limits ?? DEFAULT_SUBSCRIPTION_LIMITS;
+    this.#streamPrefix = options.streamPrefix ?? options.peerId;
     let minIdle = options.idleTimeoutMs;
     for (const def of options.definitions as ReadonlyArray<ActorDefinition<unknown>>) {
       if (this.#defs.has(def.type)) throw meshError('InvalidArgument', `actor type ${def.type} defined twice`);
@@ -201,6 +321,7 @@ export class ActorHost {
       result = handler(act.state, arg, act);
     } catch (error) {
       act.busy = false;
+      if (act.outbox !== undefined) this.#flushOutbox(act);
       this.#drain(act);
       throw this.#handlerFailed(act, error);
     }
@@ -208,17 +329,20 @@ export class ActorHost {
       return Promise.resolve(result).then(
         (reply) => {
           act.busy = false;
+          if (act.outbox !== undefined) this.#flushOutbox(act);
           this.#drain(act);
           return reply;
         },
         (error: unknown) => {
           act.busy = false;
+          if (act.outbox !== undefined) this.#flushOutbox(act);
           this.#drain(act);
           throw this.#handlerFailed(act, error);
         },
       );
     }
     act.busy = false;
+    if (act.outbox !== undefined) this.#flushOutbox(act);
     if (act.queue !== undefined && act.queue.length > 0) this.#drain(act);
     return result;
   }
@@ -228,12 +352,17 @@ export class ActorHost {
    * outcome. Throws synchronously (typed) for an unknown type or a full mailbox.
    */
   deliver(address: ActorAddress, env: Envelope): void {
-    let act = this.get(address.capability, address.type, address.id);
-    if (act === undefined || act.status === Status.Gone) act = this.#activate(address);
+    this.deliverTo(address.capability, address.type, address.id, env);
+  }
+
+  /** {@link deliver} with the address in parts (spares an address object per message). */
+  deliverTo(capability: string, type: string, id: string, env: Envelope): void {
+    let act = this.get(capability, type, id);
+    if (act === undefined || act.status === Status.Gone) act = this.#activate({ capability, type, id });
     const limit = act.def.mailboxLimit ?? this.#mailboxLimit;
     if (act.queue === undefined) act.queue = [];
     if (act.queue.length >= limit) {
-      throw meshError('MailboxFull', `mailbox of ${fmt(address)} is full (${limit} messages)`, { details: { limit } });
+      throw meshError('MailboxFull', `mailbox of ${fmt(act.address)} is full (${limit} messages)`, { details: { limit } });
     }
     act.queue.push(env);
     act.lastTick = this.#tick;
@@ -265,8 +394,10 @@ export class ActorHost {
     for (const act of this.list()) {
       act.status = Status.Gone;
       act.queue = undefined;
+      act.subscribers = undefined;
     }
     this.#actors.clear();
+    this.#subsByPeer.clear();
     this.#count = 0;
   }
 
@@ -288,7 +419,7 @@ export class ActorHost {
   #activate(address: ActorAddress): Activation {
     const def = this.#defs.get(address.type);
     if (def === undefined) throw meshError('UnknownActorType', `no actor type ${JSON.stringify(address.type)} on peer ${this.peerId}`, { details: { type: address.type } });
-    const act = new Activation({ capability: address.capability, type: address.type, id: address.id }, def, this, this.#tick);
+    const act = new Activation({ capability: address.capability, type: address.type, id: address.id }, def, this, this.#tick, `${this.#streamPrefix}/${++this.#streams}`);
     let types = this.#actors.get(address.capability);
     if (types === undefined) this.#actors.set(address.capability, (types = new Map()));
     let ids = types.get(address.type);
@@ -312,17 +443,24 @@ export class ActorHost {
           let record = await store.get(key);
           if (replication !== undefined) {
             const remote = await replication.load(act.address);
-            if (newerRecord(remote, record)) {
-              await store.put(key, remote!);
-              record = remote;
+            if (newerRecord(remote.record, record)) {
+              await store.put(key, remote.record!);
+              record = remote.record;
+              act.prevTail = remote.tail;
+            } else if (record !== undefined) {
+              act.prevTail = replication.localTail(act.address, record);
             }
             // The current standby may never have held this actor (a new peer, or the old one crashed).
-            if (record !== undefined) replication.mirror(act.address, record).catch(() => {});
+            if (record !== undefined) replication.mirror(act.address, record, act.prevTail).catch(() => {});
+            // No copy anywhere: no earlier activation ran a message, so none published anything a subscriber missed.
+            else act.prevTail = NO_EARLIER_STREAM;
           }
           return record;
         })
         .then((record) => {
-          act.state = record === undefined ? def.initialState(address.id) : record.state;
+          // A copy: handlers mutate the state in place, and `committed` (what a failed write rolls back to, what
+          // is re-mirrored) must keep the stored value, not the unacknowledged one.
+          act.state = record === undefined ? def.initialState(address.id) : structuredClone(record.state);
           act.version = record?.version ?? 0;
           act.dedupe = record?.dedupe === undefined ? [] : [...record.dedupe];
           act.committed = record;
@@ -354,6 +492,8 @@ export class ActorHost {
     if (this.#emitter.has('actor:activated')) {
       this.#emitter.emit('actor:activated', { address: act.address, peerId: this.peerId, durationMs: this.#clock.now() - started });
     }
+    // Events published by onActivate leave now (there is no message outcome to wait for).
+    if (act.outbox !== undefined) this.#flushOutbox(act);
     if (deactivateRequested) void this.deactivate(act, act.reason);
     else this.#drain(act);
   }
@@ -371,11 +511,17 @@ export class ActorHost {
   /** Runs queued messages one at a time until the queue is empty or a handler goes async. */
   #drain(act: Activation): void {
     const queue = act.queue;
+    // One clock read per drain (messages that expire while this drain runs its handlers still run).
+    let now = -1;
     while (queue !== undefined && queue.length > 0 && act.status === Status.Active && !act.busy) {
       const env = queue.shift()!;
       if (env.cancelled) continue;
-      if (env.deadline !== undefined && this.#clock.now() > env.deadline) {
+      if (env.deadline !== undefined && (now < 0 ? (now = this.#clock.now()) : now) > env.deadline) {
         this.#fail(act, env, meshError('Timeout', `call to ${fmt(act.address)} expired in the mailbox`));
+        continue;
+      }
+      if (env.sub !== undefined) {
+        this.#register(act, env, env.sub);
         continue;
       }
       const handler = act.def.handlers[env.op] as Handler<unknown> | undefined;
@@ -436,18 +582,30 @@ export class ActorHost {
       if (act.dedupe.length > DEDUPE_LIMIT) act.dedupe.splice(0, act.dedupe.length - DEDUPE_LIMIT);
     }
     if (!act.durable) {
+      if (act.outbox !== undefined) this.#flushOutbox(act);
       if (error === undefined) env.resolve?.(reply);
       else this.#fail(act, env, error);
       return;
     }
     let group = this.#group;
     if (group === undefined) {
-      group = this.#group = { acts: new Map() };
+      group = this.#group = { acts: new Map(), events: new Map() };
       queueMicrotask(() => this.#seal());
     }
     let releases = group.acts.get(act);
     if (releases === undefined) group.acts.set(act, (releases = []));
+    // Events leave with the outcome, once the state they describe is committed; a failed commit drops them.
+    const events = act.outbox;
+    act.outbox = undefined;
+    if (events !== undefined) {
+      act.awaiting += events.length;
+      group.events.set(act, (group.events.get(act) ?? 0) + events.length);
+    }
     releases.push((commitError) => {
+      if (events !== undefined) {
+        act.awaiting -= events.length;
+        if (commitError === undefined) this.#emitEvents(act, events);
+      }
       const e = commitError ?? error;
       if (e === undefined) env.resolve?.(reply);
       else this.#fail(act, env, e);
@@ -491,7 +649,7 @@ export class ActorHost {
         for (const act of group.acts.keys()) {
           const op = ops[i++]!;
           act.version = op.record.version;
-          if (act.replicated) mirrored.push([act, op.record, this.#replication!.mirror(act.address, op.record)]);
+          if (act.replicated) mirrored.push([act, op.record, this.#replication!.mirror(act.address, op.record, this.#tailOf(act, op.record, group.events.get(act) ?? 0))]);
           else act.committed = op.record;
         }
         if (mirrored.length > 0) {
@@ -532,6 +690,7 @@ export class ActorHost {
   #discard(act: Activation): void {
     if (act.status === Status.Gone) return;
     this.#remove(act);
+    this.#endStream(act);
     this.#emitter.emit('actor:deactivated', { address: act.address, peerId: this.peerId, reason: 'storage-failed' });
     const queued = act.queue ?? [];
     act.queue = undefined;
@@ -563,7 +722,9 @@ export class ActorHost {
     } catch (error) {
       this.#emitter.emit('handler:error', { address: act.address, peerId: this.peerId, error: this.#handlerFailed(act, error) });
     }
+    if (act.outbox !== undefined) this.#flushOutbox(act);
     this.#remove(act);
+    this.#endStream(act);
     this.#emitter.emit('actor:deactivated', { address: act.address, peerId: this.peerId, reason: act.reason });
     const queued = act.queue ?? [];
     act.queue = undefined;
@@ -590,7 +751,7 @@ export class ActorHost {
     if (replication === undefined) return;
     for (const act of this.list()) {
       if (act.replicated && act.status === Status.Active && act.committed !== undefined) {
-        replication.mirror(act.address, act.committed).catch(() => {
+        replication.mirror(act.address, act.committed, this.#tailOf(act, act.committed, 0)).catch(() => {
           // The next write mirrors again, with the same output gate.
         });
       }
@@ -609,6 +770,168 @@ export class ActorHost {
       await act.gone;
     }
     await this.flushed();
+  }
+
+  // ---------------------------------------------------------------- subscriptions (owner side)
+
+  /** `ctx.publish`: queues an event in the actor's outbox (sent with the message's outcome, or now outside one). */
+  publish(act: Activation, event: unknown): void {
+    if (act.status === Status.Gone) return;
+    const waiting = (act.outbox?.length ?? 0) + act.awaiting;
+    if (waiting >= this.#limits.maxPendingEvents) {
+      throw meshError('SubscriptionOverflow', `${fmt(act.address)} has ${waiting} events waiting for delivery (limit ${this.#limits.maxPendingEvents})`, {
+        details: { limit: this.#limits.maxPendingEvents },
+      });
+    }
+    (act.outbox ??= []).push(event);
+    // Outside a message (a timer, onDeactivate): nothing to wait for.
+    if (!act.busy && act.status !== Status.Activating) this.#flushOutbox(act);
+  }
+
+  /** Removes subscription `subId` of `peer` (an unsubscribe); unknown ids are ignored. */
+  unsubscribe(peer: string, subId: number): void {
+    const byId = this.#subsByPeer.get(peer);
+    const act = byId?.get(subId);
+    if (byId === undefined || act === undefined) return;
+    byId.delete(subId);
+    if (byId.size === 0) this.#subsByPeer.delete(peer);
+    if (act.subscribers?.get(peer)?.subId === subId) act.subscribers.delete(peer);
+  }
+
+  /** Forgets every subscription of `peer` (it left the view, restarted, or its link went down). */
+  dropSubscriber(peer: string): void {
+    const byId = this.#subsByPeer.get(peer);
+    if (byId === undefined) return;
+    this.#subsByPeer.delete(peer);
+    for (const [subId, act] of byId) if (act.subscribers?.get(peer)?.subId === subId) act.subscribers.delete(peer);
+  }
+
+  /** Subscriptions registered on this peer's activations (for stats). */
+  get subscriptions(): number {
+    let n = 0;
+    for (const byId of this.#subsByPeer.values()) n += byId.size;
+    return n;
+  }
+
+  /** Registers a subscriber (in mailbox order), answers it, then replays what it missed from the ring. */
+  #register(act: Activation, env: Envelope, sub: SubscribeRequest): void {
+    let subs = act.subscribers;
+    const existing = subs?.get(sub.peer);
+    if (existing === undefined && subs !== undefined && subs.size >= this.#limits.maxSubscribersPerActor) {
+      this.#fail(
+        act,
+        env,
+        meshError('TooManySubscribers', `${fmt(act.address)} already has ${subs.size} subscribers`, { details: { limit: this.#limits.maxSubscribersPerActor } }),
+      );
+      return;
+    }
+    if (existing !== undefined) this.#unindex(sub.peer, existing.subId);
+    const entry: Subscriber = { subId: sub.subId, pending: 0 };
+    (subs ??= act.subscribers = new Map()).set(sub.peer, entry);
+    let byId = this.#subsByPeer.get(sub.peer);
+    if (byId === undefined) this.#subsByPeer.set(sub.peer, (byId = new Map()));
+    byId.set(sub.subId, act);
+    // Replay: a returning subscriber gets what this activation published after the last event it received here;
+    // one coming from another activation gets this activation's events from the start, as far as the ring goes.
+    let from = act.eventSeq + 1;
+    const recent = act.recent;
+    if (sub.resumeStream !== '' && recent !== undefined && recent.length > 0) {
+      const after = sub.resumeStream === act.streamId ? sub.resumeSeq : 0;
+      if (after < act.eventSeq) from = Math.max(after + 1, recent[0]![0]);
+    }
+    const prev = act.prevTail;
+    const reply: SubscribeReply = [act.streamId, act.eventSeq, prev?.[0] ?? '', prev?.[1] ?? 0, from];
+    env.resolve?.(reply);
+    if (recent !== undefined && from <= act.eventSeq) {
+      for (const [seq, event] of recent) {
+        if (seq >= from && act.subscribers?.get(sub.peer) === entry) this.#sendEvent(act, sub.peer, entry, seq, event);
+      }
+    }
+  }
+
+  #unindex(peer: string, subId: number): void {
+    const byId = this.#subsByPeer.get(peer);
+    if (byId === undefined) return;
+    byId.delete(subId);
+    if (byId.size === 0) this.#subsByPeer.delete(peer);
+  }
+
+  #flushOutbox(act: Activation): void {
+    const events = act.outbox;
+    act.outbox = undefined;
+    if (events !== undefined) this.#emitEvents(act, events);
+  }
+
+  /** Numbers events, keeps them in the replay ring, and sends them to every subscriber. */
+  #emitEvents(act: Activation, events: readonly unknown[]): void {
+    const ringSize = this.#limits.replayEvents;
+    for (const event of events) {
+      const seq = ++act.eventSeq;
+      if (ringSize > 0) {
+        const ring = (act.recent ??= []);
+        ring.push([seq, event]);
+        if (ring.length > ringSize) ring.shift();
+      }
+      const subs = act.subscribers;
+      if (subs === undefined || subs.size === 0) continue;
+      for (const [peer, entry] of subs) this.#sendEvent(act, peer, entry, seq, event);
+    }
+  }
+
+  #sendEvent(act: Activation, peer: string, entry: Subscriber, seq: number, event: unknown): void {
+    const wire = this.#events;
+    if (wire === undefined) return;
+    let sent: Promise<void> | undefined;
+    try {
+      sent = wire.event(peer, entry.subId, seq, event);
+    } catch (error) {
+      // Unencodable: the subscriber sees the gap in sequence numbers (EventsLost); the developer sees this.
+      this.#emitter.emit('handler:error', { address: act.address, peerId: this.peerId, error: this.#handlerFailed(act, error) });
+      return;
+    }
+    if (sent === undefined) return;
+    if (++entry.pending > this.#limits.maxPendingEvents) {
+      // A subscriber that cannot keep up is dropped (its memory is bounded), and told why.
+      act.subscribers?.delete(peer);
+      this.#unindex(peer, entry.subId);
+      wire.end(peer, entry.subId, act.eventSeq, 'overflow');
+      return;
+    }
+    sent.then(
+      () => void entry.pending--,
+      () => {
+        // The link went away: the subscriber notices too and subscribes again.
+        if (act.subscribers?.get(peer) === entry) {
+          act.subscribers.delete(peer);
+          this.#unindex(peer, entry.subId);
+        }
+      },
+    );
+  }
+
+  /** The activation is gone: tells each subscriber where its stream ended, and keeps the tail for the next owner. */
+  #endStream(act: Activation): void {
+    const subs = act.subscribers;
+    act.subscribers = undefined;
+    act.recent = undefined;
+    const wire = this.#events;
+    if (wire === undefined) return;
+    if (act.committed !== undefined && (act.eventSeq > 0 || (subs !== undefined && subs.size > 0))) {
+      wire.tail(act.address, [act.streamId, act.eventSeq, act.committed.epoch, act.committed.version]);
+    }
+    if (subs === undefined) return;
+    for (const [peer, entry] of subs) {
+      this.#unindex(peer, entry.subId);
+      wire.end(peer, entry.subId, act.eventSeq, 'moved');
+    }
+  }
+
+  /** The stream tail that goes with `record` (mirrored), counting `releasing` events released with it. */
+  #tailOf(act: Activation, record: StateRecord, releasing: number): StreamTail | undefined {
+    const seq = act.eventSeq + releasing;
+    // Only streams someone may ask about: with events, or with subscribers (who then learn that none were missed).
+    if (seq === 0 && (act.subscribers === undefined || act.subscribers.size === 0)) return undefined;
+    return [act.streamId, seq, record.epoch, record.version];
   }
 
   #remove(act: Activation): void {
@@ -640,6 +963,7 @@ export class ActorHost {
       for (const ids of types.values()) {
         for (const act of ids.values()) {
           if (act.status !== Status.Active || act.busy || (act.queue !== undefined && act.queue.length > 0)) continue;
+          if (act.subscribers !== undefined && act.subscribers.size > 0) continue; // subscribed: in use
           const idleMs = (now - act.lastTick) * this.#sweepMs;
           if (idleMs >= (act.def.idleTimeoutMs ?? this.#defaultIdleMs)) void this.deactivate(act, 'idle');
         }

@@ -9,10 +9,11 @@ import { errorFromWire, errorToWire, isMeshError, meshError, MeshError } from '.
 import { CapabilityTable, normalizeCapabilities, type TableChange } from '../membership/table.js';
 import type { PeerInfo, PeerKind } from '../membership/types.js';
 import { Emitter, type ActorAddress, type Listener, type MeshEvent, type MeshEventName } from '../monitoring/events.js';
+import { StatsCollector, type PeerStatsReport, type StatsWindow } from '../monitoring/stats.js';
 import { shardFor } from '../placement/hash.js';
 import type { PlacementStrategy } from '../placement/types.js';
 import type { Random } from '../random.js';
-import type { SignalingClient } from '../signaling/types.js';
+import type { SignalingClient, SignalingStatus } from '../signaling/types.js';
 import type { Transport } from '../transport/types.js';
 import type { StateStore } from '../persistence/types.js';
 import type {
@@ -26,8 +27,34 @@ import type {
   MeshCaller,
   ReplyOf,
 } from './define.js';
-import { ActorHost, Status, fmt, newerRecord, type Activation, type Envelope } from './host.js';
-import { asFrame, Kind, type CallFrame, type CastFrame, type FetchFrame, type Frame, type MirrorFrame } from './protocol.js';
+import {
+  ActorHost,
+  DEFAULT_SUBSCRIPTION_LIMITS,
+  Status,
+  fmt,
+  newerRecord,
+  type Activation,
+  type Envelope,
+  type EventWire,
+  type SubscriptionLimits,
+} from './host.js';
+import {
+  asFetchReply,
+  asFrame,
+  asSubscribeReply,
+  Kind,
+  type CallFrame,
+  type CastFrame,
+  type EventFrame,
+  type FetchFrame,
+  type Frame,
+  type MirrorFrame,
+  type StreamTail,
+  type SubscribeFrame,
+  type SubscribeReply,
+} from './protocol.js';
+import { Subscriptions, type SubscribeOptions } from './subscriptions.js';
+import { RoomStats } from './room-stats.js';
 import { parseStateKey, stateKey } from '../persistence/keys.js';
 import type { StateRecord } from '../persistence/types.js';
 
@@ -58,6 +85,8 @@ export interface MeshParts {
   ownsStore?: boolean;
   /** How long a mirror to the standby or a fetch from a peer may take (default 3000 ms). */
   replicationTimeoutMs?: number;
+  /** Bounds of subscriptions (defaults: {@link DEFAULT_SUBSCRIPTION_LIMITS}). */
+  subscriptions?: Partial<SubscriptionLimits> | undefined;
 }
 
 /** A typed handle on one actor. */
@@ -78,18 +107,29 @@ export interface MeshStats {
   readonly pendingCalls: number;
   readonly callsServed: number;
   readonly framesDropped: number;
+  /** Actors this peer is subscribed to (one registration each, whatever the number of local listeners). */
+  readonly subscriptions: number;
+  /** Subscriptions registered on the actors active here (by this and other peers). */
+  readonly subscribers: number;
+  /** Peers this peer pushes stats reports to (see `watchRoom`). */
+  readonly statsWatchers: number;
 }
 
+/**
+ * A request waiting for its Reply or Error frame. No timer of its own: the mesh's deadline sweeper (one timer,
+ * armed for the earliest deadline) times it out.
+ */
 interface Pending {
   resolve(reply: unknown): void;
   reject(error: MeshError): void;
+  /** Rejects with this request's timeout error (called by the sweeper once `deadline` has passed). */
+  timeout(): void;
   readonly owner: string;
-  timer: Timer | undefined;
+  readonly deadline: number;
 }
 
 /** A request waiting for its Reply or Error frame (a class: no closures allocated per call). */
 class PendingRequest implements Pending {
-  timer: Timer | undefined = undefined;
   signal: AbortSignal | undefined = undefined;
   abortListener: (() => void) | undefined = undefined;
   settle: (reply: unknown) => void = noop;
@@ -99,6 +139,8 @@ class PendingRequest implements Pending {
     private readonly table: Map<number, Pending>,
     private readonly rid: number,
     readonly owner: string,
+    readonly deadline: number,
+    private readonly onTimeout: () => MeshError,
   ) {}
 
   resolve(reply: unknown): void {
@@ -111,14 +153,108 @@ class PendingRequest implements Pending {
     this.fail(error);
   }
 
+  timeout(): void {
+    this.reject(this.onTimeout());
+  }
+
   #cleanup(): void {
     this.table.delete(this.rid);
-    this.timer?.cancel();
     if (this.abortListener !== undefined) this.signal?.removeEventListener('abort', this.abortListener);
   }
 }
 
 function noop(): void {}
+
+/** What a {@link RemoteCall} needs from its mesh (one object per mesh, so a call allocates no closures). */
+interface FastCallContext {
+  readonly table: Map<number, Pending>;
+  readonly stats: StatsCollector;
+  readonly clock: Clock;
+  /** Continues a call whose first attempt was answered NotOwner on the general path (waits, retries). */
+  resume(call: RemoteCall, error: MeshError): void;
+}
+
+/**
+ * A remote call on the fast path (no options, remote owner): it resolves the caller's promise with the
+ * {@link CallResult} itself, with no async function, no per-call timer and no closures.
+ */
+class RemoteCall implements Pending {
+  resolveFn: (result: CallResult) => void = noop;
+  rejectFn: (error: unknown) => void = noop;
+
+  constructor(
+    private readonly ctx: FastCallContext,
+    readonly rid: number,
+    readonly owner: string,
+    readonly request: CallRequest,
+    readonly started: number,
+    readonly deadline: number,
+  ) {}
+
+  resolve(reply: unknown): void {
+    const ctx = this.ctx;
+    ctx.table.delete(this.rid);
+    ctx.stats.recordCall(this.owner, ctx.clock.now() - this.started);
+    this.resolveFn({ reply, peerId: this.owner });
+  }
+
+  reject(error: MeshError): void {
+    this.ctx.table.delete(this.rid);
+    if (error.code === 'NotOwner') {
+      this.ctx.resume(this, error);
+      return;
+    }
+    this.ctx.stats.recordCall(this.owner, undefined);
+    this.rejectFn(error);
+  }
+
+  timeout(): void {
+    this.reject(timeout(this.request, this.deadline));
+  }
+
+  /** The transport refused the frame (the link is gone, or it never came up). */
+  sendFailed(error: unknown): void {
+    if (this.ctx.table.get(this.rid) === this) this.reject(asMeshError(error, 'PeerUnavailable', this.owner));
+  }
+}
+
+/** How a {@link ServedCall} answers (one object per mesh). */
+interface ServeContext {
+  replied(to: string, rid: number, reply: unknown): void;
+  failed(to: string, rid: number, error: MeshError): void;
+}
+
+/** A call from another peer, as a mailbox envelope whose outcome goes back as a frame (no closures per call). */
+class ServedCall implements Envelope {
+  cancelled = false;
+
+  constructor(
+    private readonly ctx: ServeContext,
+    readonly from: string,
+    readonly rid: number,
+    readonly op: string,
+    readonly arg: unknown,
+    readonly deadline: number,
+    readonly key: string | undefined,
+  ) {}
+
+  resolve(reply: unknown): void {
+    this.ctx.replied(this.from, this.rid, reply);
+  }
+
+  reject(error: MeshError): void {
+    this.ctx.failed(this.from, this.rid, error);
+  }
+}
+
+/** Where `captureResolvers` puts the next promise's resolvers (a shared executor allocates no closure per call). */
+let resolversTarget: { resolveFn: (value: never) => void; rejectFn: (error: unknown) => void } | undefined;
+
+function captureResolvers(resolve: (value: never) => void, reject: (error: unknown) => void): void {
+  resolversTarget!.resolveFn = resolve;
+  resolversTarget!.rejectFn = reject;
+  resolversTarget = undefined;
+}
 
 interface OwnerCache {
   version: number;
@@ -126,6 +262,8 @@ interface OwnerCache {
 }
 
 const MAX_CAST_HOPS = 3;
+/** Stream tails kept for the next owner of an actor (oldest forgotten first). */
+const MAX_TAILS = 4096;
 /** How long a mirror or a fetch may take before it counts as failed. */
 const REPLICATION_TIMEOUT_MS = 3000;
 
@@ -143,19 +281,70 @@ export class Mesh implements MeshCaller {
   #capabilities: Set<string>;
   readonly #owners = new Map<string, OwnerCache>();
   readonly #pending = new Map<number, Pending>();
+  /** The deadline sweeper: one timer for every pending request, armed for the earliest deadline. */
+  #sweepTimer: Timer | undefined;
+  #sweepAt = Number.POSITIVE_INFINITY;
+  readonly #fast: FastCallContext;
+  readonly #serve: ServeContext = {
+    replied: (to, rid, reply) => {
+      this.#callsServed++;
+      this.#reply(to, [Kind.Reply, rid, reply ?? null]);
+    },
+    failed: (to, rid, error) => this.#reply(to, [Kind.Error, rid, errorToWire(error), this.table.version]),
+  };
   #rid = 0;
   #keySeq = 0;
   #closed = false;
   readonly #viewWaiters = new Set<{ version: number; resolve: () => void }>();
   #callsServed = 0;
   #framesDropped = 0;
+  readonly #limits: SubscriptionLimits;
+  readonly #subs: Subscriptions;
+  /** Where the event streams of actors ended, by state key, with the record they belong to. */
+  readonly #tails = new Map<string, StreamTail>();
+  readonly #stats = new StatsCollector();
+  /** The window of `peerStats()`. */
+  #statsWindow: StatsWindow;
+  readonly #room: RoomStats;
 
   private constructor(parts: MeshParts) {
     this.#parts = parts;
     this.peerId = parts.peerId;
     this.#clock = parts.clock;
     this.#codec = parts.codec;
+    this.#limits = resolveLimits(parts.subscriptions);
+    this.#subs = new Subscriptions({
+      clock: parts.clock,
+      limits: this.#limits,
+      ownerOf: (a) => this.#ownerOf(a.capability, shardFor(a.id, parts.shardCount)),
+      inView: (peer) => this.table.peer(peer) !== undefined,
+      view: () => this.table.version,
+      subscribe: (owner, address, subId, stream, seq, onReply, onError) => this.#subscribeAt(owner, address, subId, stream, seq, onReply, onError),
+      unsubscribe: (owner, subId) => {
+        if (owner === this.peerId) this.#host.unsubscribe(owner, subId);
+        else this.#sendFrame(owner, [Kind.Unsubscribe, subId]);
+      },
+    });
     this.#emitter = new Emitter(() => parts.clock.now());
+    this.#statsWindow = this.#stats.window(parts.clock.now());
+    this.#room = new RoomStats({
+      clock: parts.clock,
+      emitter: this.#emitter,
+      collector: this.#stats,
+      report: (window) => this.#report(window),
+      otherPeers: () => this.table.peers.filter((p) => p.id !== this.peerId).map((p) => p.id),
+      inView: (peer) => this.table.peer(peer) !== undefined,
+      send: (to, frame) => this.#sendFrame(to, frame),
+      dropped: (from, reason) => this.#dropped(from, reason),
+    });
+    this.#fast = {
+      table: this.#pending,
+      stats: this.#stats,
+      clock: parts.clock,
+      resume: (call, error) => {
+        this.#callRouted(call.request, undefined, { started: call.started, target: call.owner, error }).then(call.resolveFn, call.rejectFn);
+      },
+    };
     this.#capabilities = new Set(normalizeCapabilities(parts.capabilities));
     this.#self = {
       id: parts.peerId,
@@ -174,7 +363,17 @@ export class Mesh implements MeshCaller {
       mailboxLimit: parts.mailboxLimit,
       store: parts.store,
       epoch: () => this.table.version,
-      replication: parts.transport === undefined ? undefined : { load: (a) => this.#loadNewest(a), mirror: (a, r) => this.#mirror(a, r) },
+      replication:
+        parts.transport === undefined
+          ? undefined
+          : {
+              load: (a) => this.#loadNewest(a),
+              localTail: (a, r) => this.#tailFor(stateKey(a), r),
+              mirror: (a, r, tail) => this.#mirror(a, r, tail),
+            },
+      events: this.#eventWire(),
+      limits: this.#limits,
+      streamPrefix: `${parts.peerId}/${parts.incarnation}`,
     });
     this.#host.onOrphans((address, envs) => this.#reroute(address, envs));
     this.table.onChange((c) => this.#onTableChange(c));
@@ -204,8 +403,20 @@ export class Mesh implements MeshCaller {
         if (!this.#closed) this.table.applyView(view);
       },
       onSignal: (from, data) => this.#onSignal?.(from, data),
+      onStatus: (status) => {
+        if (!this.#closed) this.#emitter.emit('signaling:status', { status });
+      },
     });
     await signaling.join(this.#self);
+  }
+
+  /**
+   * State of the signaling connection: `open`, `connecting` (reconnecting: peers already connected keep
+   * calling each other meanwhile) or `closed`; `undefined` for a mesh without signaling. Changes are
+   * emitted as `signaling:status` events.
+   */
+  get signalingStatus(): SignalingStatus | undefined {
+    return this.#parts.signaling?.status;
   }
 
   /** Set by the WebRTC wiring: where relayed connection-setup messages go. */
@@ -245,10 +456,15 @@ export class Mesh implements MeshCaller {
     if (options === undefined && payload !== undefined && payload !== null && !this.#closed && !this.#emitter.has('call:completed')) {
       const { capability, type, id } = request;
       let act = this.#host.get(capability, type, id);
-      if (act === undefined && typeof id === 'string' && id.length > 0 && typeof capability === 'string' && this.#host.hasType(type)) {
-        if (this.#ownerOf(capability, shardFor(id, this.#parts.shardCount)) === this.peerId) {
-          act = this.#host.activate(request);
-          if (act.failure !== undefined) return Promise.reject(act.failure);
+      if (act === undefined && typeof id === 'string' && id.length > 0 && typeof capability === 'string' && capability.length > 0) {
+        const owner = this.#ownerOf(capability, shardFor(id, this.#parts.shardCount));
+        if (owner === this.peerId) {
+          if (this.#host.hasType(type)) {
+            act = this.#host.activate(request);
+            if (act.failure !== undefined) return Promise.reject(act.failure);
+          }
+        } else if (owner !== undefined && typeof type === 'string' && type.length > 0 && typeof payload.op === 'string' && payload.op.length > 0) {
+          return this.#callRemoteFast(request, owner) as Promise<CallResult<R>>;
         }
       }
       if (act !== undefined && act.status === Status.Active && !act.durable && !act.busy && (act.queue === undefined || act.queue.length === 0)) {
@@ -259,6 +475,7 @@ export class Mesh implements MeshCaller {
           return Promise.reject(error as Error);
         }
         this.#callsServed++;
+        this.#stats.selfCalls++;
         if (reply instanceof Promise) return reply.then((r: unknown) => ({ reply: r as R, peerId: this.peerId }));
         return Promise.resolve({ reply: reply as R, peerId: this.peerId });
       }
@@ -285,6 +502,20 @@ export class Mesh implements MeshCaller {
         (await this.call({ ...address, payload: { op, arg } }, options)).reply as ReplyOf<H, typeof op>,
       cast: (op, arg) => this.cast({ ...address, payload: { op, arg } }),
     };
+  }
+
+  /**
+   * Listens to the events an actor publishes (`ctx.publish`); returns the unsubscribe function. Subscribing does
+   * not need the actor's capability; it activates the actor if needed, like a call. Events arrive in publication
+   * order; every listener of this peer for one actor shares one registration at the owner. The subscription
+   * follows the actor when it moves (a join, a leave, the owner's crash) and reports what it could not deliver:
+   * `options.onError` receives `EventsLost` (`details.count`, null when unknown), `SubscriptionOverflow` (this
+   * peer fell too far behind; the subscription is over), `TooManySubscribers` / `UnknownActorType` (over),
+   * `NoPeersForCapability` (it waits for a peer) and `Closed`. Throws `InvalidArgument` for a malformed address
+   * and `Closed` after `close()`.
+   */
+  subscribe<E = unknown>(address: ActorAddress, listener: (event: E) => void, options?: SubscribeOptions): () => void {
+    return this.#subs.subscribe(address, listener, options);
   }
 
   /** The peer that owns `id` under `capability` in the current view, or undefined when no peer has it. */
@@ -340,7 +571,30 @@ export class Mesh implements MeshCaller {
       pendingCalls: this.#pending.size,
       callsServed: this.#callsServed,
       framesDropped: this.#framesDropped,
+      subscriptions: this.#subs.size,
+      subscribers: this.#host.subscriptions,
+      statsWatchers: this.#room.watchers,
     };
+  }
+
+  /**
+   * A compact report of this peer (the same shape peers share with `watchRoom`). Rates, latencies and actor
+   * events cover the interval since the previous `peerStats()` call. Actor events are collected only while the
+   * room is watched (by `watchRoom` here, or by another peer).
+   */
+  peerStats(): PeerStatsReport {
+    return this.#report(this.#statsWindow);
+  }
+
+  /**
+   * Watches the whole room: asks every peer in the view (and each peer that joins) to push its
+   * {@link PeerStatsReport} to this peer every `intervalMs` (default 1000, at least 100, at most 60,000) over the
+   * mesh, and reports this peer's own at the same pace. Returns the function that stops watching; the reports stop
+   * when the last watcher of this peer stops (or when this peer leaves). Several watchers share one stream at the
+   * shortest interval asked. Each listener gets every report, its own peer's included.
+   */
+  watchRoom(listener: (stats: PeerStatsReport) => void, options: { intervalMs?: number } = {}): () => void {
+    return this.#room.watch(listener, options.intervalMs ?? 1000);
   }
 
   /** Resolves once this peer's view version is at least `version` (or after `maxMs`, returning false). */
@@ -367,15 +621,14 @@ export class Mesh implements MeshCaller {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#subs.close(true);
+    this.#room.stop(true);
     // Leave first, so the others route to this peer's successors; then hand over: drain every actor (its
     // commits and mirrors finish while the transport is still open) and send queued callers on with NotOwner.
     await this.#parts.signaling?.leave();
     await this.#host.close();
-    for (const [rid, p] of this.#pending) {
-      this.#pending.delete(rid);
-      p.timer?.cancel();
-      p.reject(meshError('Closed', `peer ${this.peerId} closed`));
-    }
+    this.#stopSweeper();
+    for (const p of [...this.#pending.values()]) p.reject(meshError('Closed', `peer ${this.peerId} closed`));
     await this.#parts.transport?.close();
     if (this.#parts.ownsStore === true) await this.#parts.store?.close();
   }
@@ -387,12 +640,11 @@ export class Mesh implements MeshCaller {
   async _crash(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#subs.close(false);
+    this.#room.stop(false);
     this.#host.abandon();
-    for (const [rid, p] of this.#pending) {
-      this.#pending.delete(rid);
-      p.timer?.cancel();
-      p.reject(meshError('Closed', `peer ${this.peerId} crashed`));
-    }
+    this.#stopSweeper();
+    for (const p of [...this.#pending.values()]) p.reject(meshError('Closed', `peer ${this.peerId} crashed`));
     (this.#parts.signaling as { kill?: () => void } | undefined)?.kill?.();
     await this.#parts.transport?.close();
     if (this.#parts.ownsStore === true) await this.#parts.store?.close();
@@ -400,25 +652,62 @@ export class Mesh implements MeshCaller {
 
   // ---------------------------------------------------------------- routing
 
-  async #callRouted(request: CallRequest, options: CallOptions | undefined): Promise<CallResult> {
+  /** The fast path of a remote call without options: see {@link RemoteCall}. */
+  #callRemoteFast(request: CallRequest, owner: string): Promise<CallResult> {
+    const transport = this.#parts.transport;
+    if (transport === undefined) return this.#callRouted(request, undefined);
+    const rid = ++this.#rid;
+    const ttl = this.#parts.defaultTimeoutMs;
+    const now = this.#clock.now();
+    const payload = request.payload;
+    const frame: CallFrame = [Kind.Call, rid, request.capability, request.type, request.id, payload.op, payload.arg ?? null, this.table.version, '', ttl];
+    let bytes: Uint8Array;
+    try {
+      bytes = this.#codec.encode(frame);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    const call = new RemoteCall(this.#fast, rid, owner, request, now, now + ttl);
+    resolversTarget = call as RemoteCall & { resolveFn: (value: never) => void };
+    const promise = new Promise<CallResult>(captureResolvers);
+    this.#track(rid, call);
+    if (transport.post !== undefined) transport.post(owner, bytes, call);
+    else transport.send(owner, bytes).then(undefined, (error: unknown) => call.sendFailed(error));
+    return promise;
+  }
+
+  /**
+   * Routes a call: picks the owner, calls it (here or remotely), retries when the owner answers NotOwner (or, for
+   * calls that may be retried, when it is lost). `resume`: continue a fast-path call whose first attempt at
+   * `target` was refused with `error`.
+   */
+  async #callRouted(request: CallRequest, options: CallOptions | undefined, resume?: { started: number; target: string; error: MeshError }): Promise<CallResult> {
     validateRequest(request);
     if (this.#closed) throw meshError('Closed', `peer ${this.peerId} is closed`);
     const timeoutMs = options?.timeoutMs ?? this.#parts.defaultTimeoutMs;
     if (!(timeoutMs > 0)) throw meshError('InvalidArgument', 'timeoutMs must be > 0');
     const signal = options?.signal;
     if (signal?.aborted) throw aborted(request);
-    const started = this.#clock.now();
+    const started = resume?.started ?? this.#clock.now();
     const deadline = started + timeoutMs;
     let key = options?.idempotencyKey;
     const retry = options?.retry ?? key !== undefined;
     const { capability, type, id } = request;
-    let attempts = 0;
-    let target = '';
+    let attempts = resume === undefined ? 0 : 1;
+    let target = resume?.target ?? '';
+    let refused: MeshError | undefined = resume?.error;
     try {
       for (;;) {
-        attempts++;
-        target = this.#ownerOrThrow(capability, id);
+        if (refused === undefined) {
+          attempts++;
+          target = this.#ownerOrThrow(capability, id);
+        }
         try {
+          if (refused !== undefined) {
+            const e = refused;
+            refused = undefined;
+            throw e;
+          }
           // A key only matters when the call may be retried; otherwise '' spares the owner its dedupe work.
           if (retry) key ??= `${this.peerId}:${this.#parts.incarnation}:${++this.#keySeq}`;
           const reply =
@@ -426,6 +715,7 @@ export class Mesh implements MeshCaller {
               ? await this.#callLocal(request, key, deadline, signal)
               : await this.#callRemote(target, request, key ?? '', deadline, signal);
           if (target === this.peerId) this.#callsServed++;
+          this.#stats.recordCall(target, this.#clock.now() - started);
           this.#completed(request, target, started, attempts, undefined);
           return { reply, peerId: target };
         } catch (error) {
@@ -446,6 +736,7 @@ export class Mesh implements MeshCaller {
         }
       }
     } catch (error) {
+      if (target !== '') this.#stats.recordCall(target, undefined);
       this.#completed(request, target, started, attempts, error);
       throw error;
     }
@@ -545,13 +836,12 @@ export class Mesh implements MeshCaller {
     } catch (error) {
       return Promise.reject(error as Error);
     }
-    const pending = new PendingRequest(this.#pending, rid, peer);
+    const pending = new PendingRequest(this.#pending, rid, peer, this.#clock.now() + ttl, onTimeout);
     const promise = new Promise<unknown>((resolve, reject) => {
       pending.settle = resolve;
       pending.fail = reject;
     });
-    this.#pending.set(rid, pending);
-    pending.timer = this.#clock.setTimeout(() => pending.reject(onTimeout()), ttl);
+    this.#track(rid, pending);
     if (signal !== undefined && onAbort !== undefined) {
       pending.signal = signal;
       pending.abortListener = () => pending.reject(onAbort());
@@ -561,6 +851,64 @@ export class Mesh implements MeshCaller {
       if (this.#pending.get(rid) === pending) pending.reject(asMeshError(error, 'PeerUnavailable', peer));
     });
     return promise;
+  }
+
+  /** Like {@link #request}, with callbacks instead of a promise (called synchronously when the answer arrives). */
+  #requestWith(
+    peer: string,
+    rid: number,
+    frame: Frame,
+    ttl: number,
+    onTimeout: () => MeshError,
+    settle: (reply: unknown) => void,
+    fail: (error: MeshError) => void,
+  ): void {
+    const transport = this.#parts.transport;
+    if (transport === undefined) return fail(meshError('PeerUnavailable', `no transport to reach ${peer}`));
+    let bytes: Uint8Array;
+    try {
+      bytes = this.#codec.encode(frame);
+    } catch (error) {
+      return fail(asMeshError(error, 'CodecError', this.peerId));
+    }
+    const pending = new PendingRequest(this.#pending, rid, peer, this.#clock.now() + ttl, onTimeout);
+    pending.settle = settle;
+    pending.fail = fail;
+    this.#track(rid, pending);
+    transport.send(peer, bytes).then(undefined, (error: unknown) => {
+      if (this.#pending.get(rid) === pending) pending.reject(asMeshError(error, 'PeerUnavailable', peer));
+    });
+  }
+
+  /** Registers a pending request and makes sure the sweeper wakes up by its deadline. */
+  #track(rid: number, p: Pending): void {
+    this.#pending.set(rid, p);
+    if (p.deadline < this.#sweepAt) this.#armSweeper(p.deadline);
+  }
+
+  #armSweeper(at: number): void {
+    this.#sweepTimer?.cancel();
+    this.#sweepAt = at;
+    this.#sweepTimer = this.#clock.setTimeout(() => this.#sweep(), Math.max(0, at - this.#clock.now()));
+  }
+
+  /** Times out every request past its deadline, then sleeps until the earliest remaining deadline. */
+  #sweep(): void {
+    this.#sweepTimer = undefined;
+    this.#sweepAt = Number.POSITIVE_INFINITY;
+    const now = this.#clock.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const p of this.#pending.values()) {
+      if (p.deadline <= now) p.timeout();
+      else if (p.deadline < next) next = p.deadline;
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.#armSweeper(Math.max(next, now + 1));
+  }
+
+  #stopSweeper(): void {
+    this.#sweepTimer?.cancel();
+    this.#sweepTimer = undefined;
+    this.#sweepAt = Number.POSITIVE_INFINITY;
   }
 
   #castRouted(capability: string, type: string, id: string, op: string, arg: unknown, hops: number): void {
@@ -638,6 +986,28 @@ export class Mesh implements MeshCaller {
       case Kind.Fetch:
         void this.#serveFetch(from, frame);
         return;
+      case Kind.Subscribe:
+        this.#serveSubscribe(from, frame);
+        return;
+      case Kind.Event:
+        // An event of a registration this peer no longer has: tell the sender to drop it.
+        if (!this.#subs.onEvent(from, frame[1], frame[2], frame[3])) this.#sendFrame(from, [Kind.Unsubscribe, frame[1]]);
+        return;
+      case Kind.Unsubscribe:
+        this.#host.unsubscribe(from, frame[1]);
+        return;
+      case Kind.SubEnd:
+        this.#subs.onEnd(from, frame[1], frame[2], frame[3]);
+        return;
+      case Kind.StatsWatch:
+        this.#room.onWatch(from, frame[1]);
+        return;
+      case Kind.StatsUnwatch:
+        this.#room.onUnwatch(from);
+        return;
+      case Kind.StatsReport:
+        this.#room.onReport(from, frame[1]);
+        return;
       case Kind.Reply: {
         const p = this.#pending.get(frame[1]);
         if (p === undefined || p.owner !== from) this.#dropped(from, 'reply to an unknown request');
@@ -664,46 +1034,34 @@ export class Mesh implements MeshCaller {
 
   #serveCall(from: string, f: CallFrame): void {
     const [, rid, capability, type, id, op, arg, , key, ttl] = f;
-    const address = { capability, type, id };
-    const fail = (error: MeshError): void => this.#reply(from, [Kind.Error, rid, errorToWire(error), this.table.version]);
     if (this.#closed || !this.#owns(capability, id)) {
-      fail(meshError('NotOwner', `peer ${this.peerId} does not own ${fmt(address)} in view ${this.table.version}`, { details: { view: this.table.version } }));
+      const where = fmt({ capability, type, id });
+      this.#serve.failed(from, rid, meshError('NotOwner', `peer ${this.peerId} does not own ${where} in view ${this.table.version}`, { details: { view: this.table.version } }));
       return;
     }
-    const env: Envelope = {
-      op,
-      arg,
-      resolve: (reply) => {
-        this.#callsServed++;
-        this.#reply(from, [Kind.Reply, rid, reply ?? null]);
-      },
-      reject: fail,
-      cancelled: false,
-      deadline: this.#clock.now() + ttl,
-      key: key === '' ? undefined : key,
-    };
+    const env = new ServedCall(this.#serve, from, rid, op, arg, this.#clock.now() + ttl, key === '' ? undefined : key);
     try {
-      this.#host.deliver(address, env);
+      this.#host.deliverTo(capability, type, id, env);
     } catch (error) {
-      fail(asMeshError(error, 'HandlerFailed', this.peerId));
+      env.reject(asMeshError(error, 'HandlerFailed', this.peerId));
     }
   }
 
   // ---------------------------------------------------------------- replication
 
   /** Copies a committed record to the actor's standby (the second peer of its preference list). */
-  async #mirror(address: ActorAddress, record: StateRecord): Promise<void> {
+  async #mirror(address: ActorAddress, record: StateRecord, tail?: StreamTail): Promise<void> {
     const standby = this.preferenceList(address.capability, address.id, 2)[1];
     if (standby === undefined || standby === this.peerId) return;
     const rid = ++this.#rid;
-    const frame: MirrorFrame = [Kind.Mirror, rid, stateKey(address), record];
+    const frame: MirrorFrame = tail === undefined ? [Kind.Mirror, rid, stateKey(address), record] : [Kind.Mirror, rid, stateKey(address), record, tail];
     await this.#request(standby, rid, frame, this.#parts.replicationTimeoutMs ?? REPLICATION_TIMEOUT_MS, () =>
       meshError('PeerUnavailable', `standby ${standby} did not acknowledge ${fmt(address)}`, { details: { peerId: standby } }),
     );
   }
 
-  /** The newest record of `address` held by the other peers of its preference list. */
-  async #loadNewest(address: ActorAddress): Promise<StateRecord | undefined> {
+  /** The newest record of `address` held by the other peers of its preference list, with its stream tail. */
+  async #loadNewest(address: ActorAddress): Promise<{ record: StateRecord | undefined; tail: StreamTail | undefined }> {
     const key = stateKey(address);
     const peers = this.preferenceList(address.capability, address.id, 3).filter((p) => p !== this.peerId);
     const results = await Promise.allSettled(
@@ -714,10 +1072,29 @@ export class Mesh implements MeshCaller {
       }),
     );
     let newest: StateRecord | undefined;
+    let tail: StreamTail | undefined;
     for (const r of results) {
-      if (r.status === 'fulfilled' && r.value !== null && typeof r.value === 'object' && newerRecord(r.value as StateRecord, newest)) newest = r.value as StateRecord;
+      if (r.status !== 'fulfilled') continue;
+      const { record, tail: t } = asFetchReply(r.value);
+      if (record !== null && typeof record === 'object' && newerRecord(record as StateRecord, newest)) {
+        newest = record as StateRecord;
+        tail = t !== undefined && t[2] === newest.epoch && t[3] === newest.version ? t : undefined;
+      }
     }
-    return newest;
+    return { record: newest, tail };
+  }
+
+  /** Remembers where an actor's event stream stood with a record (bounded: the oldest entries go first). */
+  #rememberTail(key: string, tail: StreamTail): void {
+    this.#tails.delete(key);
+    this.#tails.set(key, tail);
+    if (this.#tails.size > MAX_TAILS) this.#tails.delete(this.#tails.keys().next().value!);
+  }
+
+  /** The stream tail kept for `key` if it belongs to `record`. */
+  #tailFor(key: string, record: StateRecord | undefined): StreamTail | undefined {
+    const t = this.#tails.get(key);
+    return t !== undefined && record !== undefined && t[2] === record.epoch && t[3] === record.version ? t : undefined;
   }
 
   async #serveMirror(from: string, f: MirrorFrame): Promise<void> {
@@ -733,6 +1110,7 @@ export class Mesh implements MeshCaller {
         return fail(meshError('StaleEpoch', `peer ${this.peerId} owns ${key}; refusing a mirror from ${from}`, { details: { key } }));
       }
       await store.put(key, record as StateRecord);
+      if (f.length === 5) this.#rememberTail(key, f[4]);
       this.#reply(from, [Kind.Reply, rid, null]);
     } catch (error) {
       fail(asMeshError(error, 'HandlerFailed', this.peerId));
@@ -749,7 +1127,7 @@ export class Mesh implements MeshCaller {
       const address = parseStateKey(key);
       if (!this.#owns(address.capability, address.id)) await this.#host.release(address);
       const record = store === undefined ? undefined : await store.get(key);
-      this.#reply(from, [Kind.Reply, rid, record ?? null]);
+      this.#reply(from, [Kind.Reply, rid, [record ?? null, this.#tailFor(key, record) ?? null]]);
     } catch (error) {
       this.#reply(from, [Kind.Error, rid, errorToWire(asMeshError(error, 'HandlerFailed', this.peerId)), this.table.version]);
     }
@@ -777,6 +1155,128 @@ export class Mesh implements MeshCaller {
     }
   }
 
+  // ---------------------------------------------------------------- subscriptions
+
+  #serveSubscribe(from: string, f: SubscribeFrame): void {
+    const [, rid, capability, type, id, subId, , resumeStream, resumeSeq] = f;
+    const address = { capability, type, id };
+    const fail = (error: MeshError): void => this.#reply(from, [Kind.Error, rid, errorToWire(error), this.table.version]);
+    if (this.#closed || !this.#owns(capability, id)) {
+      fail(meshError('NotOwner', `peer ${this.peerId} does not own ${fmt(address)} in view ${this.table.version}`, { details: { view: this.table.version } }));
+      return;
+    }
+    const env: Envelope = {
+      op: '',
+      arg: undefined,
+      resolve: (reply) => this.#reply(from, [Kind.Reply, rid, reply]),
+      reject: fail,
+      cancelled: false,
+      deadline: this.#clock.now() + this.#parts.defaultTimeoutMs,
+      sub: { peer: from, subId, resumeStream, resumeSeq },
+    };
+    try {
+      this.#host.deliver(address, env);
+    } catch (error) {
+      fail(asMeshError(error, 'HandlerFailed', this.peerId));
+    }
+  }
+
+  /** Registers subscription `subId` at `owner`: through the mailbox here, or with a Subscribe frame. */
+  #subscribeAt(
+    owner: string,
+    address: ActorAddress,
+    subId: number,
+    resumeStream: string,
+    resumeSeq: number,
+    onReply: (reply: SubscribeReply) => void,
+    onError: (error: MeshError) => void,
+  ): void {
+    const ttl = this.#parts.defaultTimeoutMs;
+    const timedOut = (): MeshError => meshError('Timeout', `subscribe to ${fmt(address)} at ${owner} timed out`, { details: { timeoutMs: ttl } });
+    if (owner === this.peerId) {
+      let settled = false;
+      const env: Envelope = {
+        op: '',
+        arg: undefined,
+        resolve: (reply) => {
+          if (settled) return;
+          settled = true;
+          timer.cancel();
+          onReply(reply as SubscribeReply);
+        },
+        reject: (error) => {
+          if (settled) return;
+          settled = true;
+          timer.cancel();
+          onError(error);
+        },
+        cancelled: false,
+        deadline: this.#clock.now() + ttl,
+        sub: { peer: this.peerId, subId, resumeStream, resumeSeq },
+      };
+      const timer = this.#clock.setTimeout(() => {
+        env.cancelled = true;
+        env.reject!(timedOut());
+      }, ttl);
+      try {
+        this.#host.deliver(address, env);
+      } catch (error) {
+        env.reject!(asMeshError(error, 'HandlerFailed', this.peerId));
+      }
+      return;
+    }
+    const rid = ++this.#rid;
+    const frame: SubscribeFrame = [Kind.Subscribe, rid, address.capability, address.type, address.id, subId, this.table.version, resumeStream, resumeSeq];
+    this.#requestWith(
+      owner,
+      rid,
+      frame,
+      ttl,
+      timedOut,
+      (value) => {
+        const reply = asSubscribeReply(value);
+        if (reply === undefined) onError(meshError('ProtocolError', `malformed subscribe reply from ${owner}`, { details: { peerId: owner } }));
+        else onReply(reply);
+      },
+      onError,
+    );
+  }
+
+  /** How the host sends events and end notices: straight to this peer's subscriptions, or as frames. */
+  #eventWire(): EventWire {
+    return {
+      event: (peer, subId, seq, event) => {
+        if (peer === this.peerId) {
+          if (!this.#subs.onEvent(peer, subId, seq, event)) this.#host.unsubscribe(peer, subId);
+          return undefined;
+        }
+        const transport = this.#parts.transport;
+        if (transport === undefined) return undefined;
+        const frame: EventFrame = [Kind.Event, subId, seq, event ?? null];
+        return transport.send(peer, this.#codec.encode(frame));
+      },
+      end: (peer, subId, lastSeq, reason) => {
+        if (peer === this.peerId) this.#subs.onEnd(peer, subId, lastSeq, reason);
+        else this.#sendFrame(peer, [Kind.SubEnd, subId, lastSeq, reason]);
+      },
+      tail: (address, tail) => this.#rememberTail(stateKey(address), tail),
+    };
+  }
+
+  /** Sends a frame that expects no answer; failures are dropped (the peer's loss is reported elsewhere). */
+  #sendFrame(to: string, frame: Frame): void {
+    const transport = this.#parts.transport;
+    if (transport === undefined || to === this.peerId) return;
+    let bytes: Uint8Array;
+    try {
+      bytes = this.#codec.encode(frame);
+    } catch {
+      return;
+    }
+    if (transport.post !== undefined) transport.post(to, bytes);
+    else transport.send(to, bytes).catch(noop);
+  }
+
   #reply(to: string, frame: Frame): void {
     const transport = this.#parts.transport;
     if (transport === undefined) return;
@@ -786,9 +1286,9 @@ export class Mesh implements MeshCaller {
     } catch (error) {
       bytes = this.#codec.encode([Kind.Error, frame[1] as number, errorToWire(asMeshError(error, 'CodecError', this.peerId)), this.table.version]);
     }
-    transport.send(to, bytes).catch(() => {
-      // The caller is gone; its own timeout or peer-down handling settles the call.
-    });
+    // A failure means the caller is gone; its own timeout or peer-down handling settles the call.
+    if (transport.post !== undefined) transport.post(to, bytes);
+    else transport.send(to, bytes).catch(noop);
   }
 
   #owns(capability: string, id: string): boolean {
@@ -829,6 +1329,8 @@ export class Mesh implements MeshCaller {
       case 'leave':
         this.#emitter.emit('peer:leave', { peerId: change.peer.id, view: change.version });
         this.#failPendingTo(change.peer.id, 'left the room');
+        this.#host.dropSubscriber(change.peer.id);
+        this.#room.onPeerGone(change.peer.id, true);
         // A link to a departed peer is dead or about to be: a returning peer gets a fresh connection.
         this.#parts.transport?.disconnect(change.peer.id);
         return;
@@ -836,6 +1338,9 @@ export class Mesh implements MeshCaller {
         if (change.peer.incarnation !== change.previous.incarnation) {
           // Same id, new process: whatever was in flight to the old one is lost, and its link is stale.
           this.#failPendingTo(change.peer.id, 'restarted');
+          this.#host.dropSubscriber(change.peer.id);
+          this.#subs.onPeerDown(change.peer.id);
+          this.#room.onPeerGone(change.peer.id, true);
           this.#parts.transport?.disconnect(change.peer.id);
         }
         this.#emitter.emit('peer:update', { peerId: change.peer.id, capabilities: change.peer.capabilities, view: change.version });
@@ -857,10 +1362,51 @@ export class Mesh implements MeshCaller {
     }
     this.#host.remirror();
     for (const w of [...this.#viewWaiters]) if (version >= w.version) w.resolve();
+    this.#subs.onViewChange();
+    this.#room.onViewChange();
   }
 
   #onPeerDown(peerId: string): void {
     this.#failPendingTo(peerId, 'connection lost');
+    this.#host.dropSubscriber(peerId);
+    this.#subs.onPeerDown(peerId);
+    // Its watch lease goes; a live watcher renews it.
+    this.#room.onPeerGone(peerId, false);
+  }
+
+  // ---------------------------------------------------------------- room stats
+
+  /** This peer's report over `window` (then moved to now). */
+  #report(window: StatsWindow): PeerStatsReport {
+    const now = this.#clock.now();
+    const byType: Record<string, number> = {};
+    let active = 0;
+    for (const act of this.#host.list()) {
+      if (act.status !== Status.Active && act.status !== Status.Activating) continue;
+      active++;
+      byType[act.address.type] = (byType[act.address.type] ?? 0) + 1;
+    }
+    const rtt: Record<string, number> = {};
+    const transport = this.#parts.transport;
+    if (transport?.rtt !== undefined) {
+      for (const p of this.table.peers) {
+        if (p.id === this.peerId) continue;
+        const ms = transport.rtt(p.id);
+        if (ms !== undefined) rtt[p.id] = Math.round(ms * 100) / 100;
+      }
+    }
+    return {
+      peerId: this.peerId,
+      kind: this.#self.kind,
+      capabilities: [...this.#self.capabilities],
+      at: now,
+      view: this.table.version,
+      actorsActive: active,
+      actorsByType: byType,
+      callsServed: this.#callsServed,
+      ...this.#stats.measure(window, now, this.peerId),
+      rttMs: rtt,
+    };
   }
 
   #failPendingTo(peerId: string, why: string): void {
@@ -873,6 +1419,15 @@ export class Mesh implements MeshCaller {
   _activation(address: ActorAddress): Activation | undefined {
     return this.#host.get(address.capability, address.type, address.id);
   }
+}
+
+function resolveLimits(given: Partial<SubscriptionLimits> | undefined): SubscriptionLimits {
+  const limits = { ...DEFAULT_SUBSCRIPTION_LIMITS, ...given };
+  for (const [name, v] of Object.entries(limits)) {
+    const min = name === 'replayEvents' ? 0 : 1;
+    if (!Number.isInteger(v) || v < min) throw meshError('InvalidArgument', `subscriptions.${name} must be an integer >= ${min}`);
+  }
+  return limits;
 }
 
 function validateRequest(r: CallRequest): void {

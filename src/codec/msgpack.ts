@@ -15,6 +15,8 @@ const FORBIDDEN_KEYS = new Set(['__proto__', '__proto_', 'constructor', 'prototy
 /** Walks `value`, throwing a `CodecError` past `maxDepth` or on a forbidden key. Iterative: deep input cannot overflow the stack. */
 export function checkStructure(value: unknown, maxDepth: number): void {
   if (value === null || typeof value !== 'object') return;
+  // Fast path, no allocation: an array of primitives and byte arrays (a mesh frame with a simple payload).
+  if (Array.isArray(value) && maxDepth >= 1 && flat(value)) return;
   const stack: Array<[unknown, number]> = [[value, 1]];
   while (stack.length > 0) {
     const [v, depth] = stack.pop()!;
@@ -34,6 +36,14 @@ export function checkStructure(value: unknown, maxDepth: number): void {
       if (item !== null && typeof item === 'object') stack.push([item, depth + 1]);
     }
   }
+}
+
+function flat(array: readonly unknown[]): boolean {
+  for (let i = 0; i < array.length; i++) {
+    const item = array[i];
+    if (item !== null && typeof item === 'object' && !ArrayBuffer.isView(item)) return false;
+  }
+  return true;
 }
 
 /** Creates the MessagePack codec with the given limits. */

@@ -35,6 +35,8 @@ export interface MeshEventMap {
   'cast:failed': { address: ActorAddress; error: Error };
   'handler:error': { address: ActorAddress; peerId: string; error: Error };
   'protocol:dropped': { from: string; reason: string };
+  /** The signaling connection changed state (`open` again after `connecting` means it reconnected). */
+  'signaling:status': { status: 'connecting' | 'open' | 'closed' };
 }
 
 /** An event name. */

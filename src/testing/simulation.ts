@@ -3,6 +3,7 @@
  * {@link MemoryNetwork}, a {@link MemorySignalingHub}, and any number of peers. Same seed, same run.
  */
 import type { AnyActorDefinition } from '../actors/define.js';
+import type { SubscriptionLimits } from '../actors/host.js';
 import { Mesh } from '../actors/mesh.js';
 import { SimulatedClock } from '../clock/simulated.js';
 import { resolveParts, type MeshOptions } from '../create.js';
@@ -25,6 +26,8 @@ export interface SimulationOptions {
   lossRate?: number;
   /** Partition detection time of the network (default 3000 ms). */
   detectMs?: number;
+  /** Bytes in flight per link before a send waits (the network's backpressure; default 4 MiB). */
+  highWaterMark?: number;
   /** How often the signaling hub checks liveness (default 500 ms). */
   livenessMs?: number;
   /**
@@ -32,6 +35,8 @@ export interface SimulationOptions {
    * directory), so durable and replicated actors can be simulated.
    */
   stores?: boolean;
+  /** Subscription bounds of every peer (defaults: `DEFAULT_SUBSCRIPTION_LIMITS`). */
+  subscriptions?: Partial<SubscriptionLimits>;
   /** Extra mesh options applied to every peer. */
   mesh?: Partial<Omit<MeshOptions, 'peerId' | 'capabilities' | 'transport' | 'signaling' | 'clock' | 'random' | 'actors'>>;
 }
@@ -78,6 +83,7 @@ export function createSimulation(options: SimulationOptions): Simulation {
     latencyMs: options.latencyMs ?? [1, 5],
     lossRate: options.lossRate ?? 0,
     detectMs: options.detectMs ?? 3000,
+    ...(options.highWaterMark === undefined ? {} : { highWaterMark: options.highWaterMark }),
   });
   const hub = new MemorySignalingHub({ clock, network, livenessMs: options.livenessMs ?? 500, latencyMs: 1 });
   const peers = new Map<string, Mesh>();
@@ -101,20 +107,23 @@ export function createSimulation(options: SimulationOptions): Simulation {
       if (peers.has(id)) throw meshError('InvalidArgument', `peer ${id} already running`);
       const incarnation = peerOptions.incarnation ?? (incarnations.get(id) ?? 0) + 1;
       incarnations.set(id, incarnation);
-      const starting = Mesh.start(resolveParts({
-        ...options.mesh,
-        peerId: id,
-        incarnation,
-        kind: 'edge',
-        capabilities,
-        actors: options.actors,
-        transport: network.createTransport(id),
-        signaling: hub.client(ROOM),
-        clock,
-        random,
-        ...(options.stores === true ? { store: storeFor(id) } : {}),
-        ...(peerOptions.weight === undefined ? {} : { weight: peerOptions.weight }),
-      }));
+      const starting = Mesh.start({
+        ...resolveParts({
+          ...options.mesh,
+          peerId: id,
+          incarnation,
+          kind: 'edge',
+          capabilities,
+          actors: options.actors,
+          transport: network.createTransport(id),
+          signaling: hub.client(ROOM),
+          clock,
+          random,
+          ...(options.stores === true ? { store: storeFor(id) } : {}),
+          ...(peerOptions.weight === undefined ? {} : { weight: peerOptions.weight }),
+        }),
+        ...(options.subscriptions === undefined ? {} : { subscriptions: options.subscriptions }),
+      });
       let mesh: Mesh | undefined;
       void starting.then((m) => (mesh = m));
       const ok = await clock.advanceUntil(() => mesh !== undefined, 10_000, 1);

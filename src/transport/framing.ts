@@ -74,15 +74,6 @@ interface PendingControl {
   readonly body: Uint8Array;
 }
 
-/** A planned record of the message being built. */
-interface Op {
-  kind: number;
-  src: Uint8Array;
-  from: number;
-  len: number;
-  total: number;
-}
-
 /**
  * The sending half: queues frames (each with a caller tag) and control records, and cuts them into messages of at
  * most `messageSize` bytes on demand (pull-based, so nothing is copied before the channel has room for it).
@@ -92,6 +83,7 @@ export class FrameEncoder<T> {
   readonly #frames = new Queue<PendingFrame<T>>();
   #control: PendingControl[] = [];
   #queuedBytes = 0;
+  #completedBytes = 0;
 
   /** `messageSize`: the largest message to produce (at least {@link MIN_MESSAGE_SIZE}). */
   constructor(messageSize: number) {
@@ -110,6 +102,11 @@ export class FrameEncoder<T> {
   /** Frames not completely placed in messages yet. */
   get pendingFrames(): number {
     return this.#frames.length;
+  }
+
+  /** Bytes of every frame completed so far (for counters). */
+  get completedBytes(): number {
+    return this.#completedBytes;
   }
 
   /** Frame bytes not placed in messages yet. */
@@ -146,81 +143,113 @@ export class FrameEncoder<T> {
    */
   nextMessage(completed: T[], controlOnly = false): Uint8Array | undefined {
     if (this.isEmpty || (controlOnly && this.#control.length === 0)) return undefined;
-    const ops: Op[] = [];
+    // Plan first (no allocation): a message is [control records][the rest of a started frame][whole frames]
+    // [the start of one more frame]; then allocate it once and copy.
     let space = this.#messageSize - MESSAGE_HEADER_BYTES;
-    let c = 0;
-    for (; c < this.#control.length; c++) {
-      const ctl = this.#control[c]!;
-      const need = RECORD_HEADER_BYTES + ctl.body.byteLength;
+    let controls = 0;
+    for (; controls < this.#control.length; controls++) {
+      const need = RECORD_HEADER_BYTES + this.#control[controls]!.body.byteLength;
       if (need > space) break;
-      ops.push({ kind: ctl.kind, src: ctl.body, from: 0, len: ctl.body.byteLength, total: 0 });
       space -= need;
     }
-    this.#control = c === this.#control.length ? [] : this.#control.slice(c);
+    let contLen = 0; // FrameContinue of the head frame (already started in an earlier message)
+    let whole = 0; // whole frames after it
+    let startLen = 0; // FrameStart of the frame after those
     if (!controlOnly) {
-      // Plan frame records; `frames` is only advanced in the write phase below.
       let i = 0;
-      for (;;) {
+      let open = true;
+      const head = this.#frames.peek();
+      if (head !== undefined && head.offset > 0) {
+        const remaining = head.frame.byteLength - head.offset;
+        const room = space - RECORD_HEADER_BYTES;
+        if (room < 1) open = false;
+        else {
+          contLen = Math.min(room, remaining);
+          space -= RECORD_HEADER_BYTES + contLen;
+          if (contLen < remaining) open = false;
+          i = 1;
+        }
+      }
+      while (open) {
         const p = this.#frames.at(i);
         if (p === undefined) break;
-        const remaining = p.frame.byteLength - p.offset;
-        if (p.offset === 0) {
-          if (RECORD_HEADER_BYTES + remaining <= space) {
-            ops.push({ kind: RecordKind.Frame, src: p.frame, from: 0, len: remaining, total: 0 });
-            space -= RECORD_HEADER_BYTES + remaining;
-            i++;
-            continue;
-          }
-          const room = space - RECORD_HEADER_BYTES - START_EXTRA;
-          if (room < MIN_SPLIT_PART) break;
-          // A small frame that would fit whole in the next message is not split: a split frame is delivered only
-          // with the message carrying its end, which cuts the batch of replies it belongs to in two (under load,
-          // a one-frame batch then makes its own round trip every cycle).
-          if (ops.length > 0 && RECORD_HEADER_BYTES + remaining <= this.#messageSize / SPLIT_SMALL_DIVISOR) break;
-          ops.push({ kind: RecordKind.FrameStart, src: p.frame, from: 0, len: room, total: p.frame.byteLength });
-          space = 0;
-          break;
+        const length = p.frame.byteLength;
+        if (RECORD_HEADER_BYTES + length <= space) {
+          whole++;
+          space -= RECORD_HEADER_BYTES + length;
+          i++;
+          continue;
         }
-        const room = space - RECORD_HEADER_BYTES;
-        if (room < 1) break;
-        const len = Math.min(room, remaining);
-        ops.push({ kind: RecordKind.FrameContinue, src: p.frame, from: p.offset, len, total: 0 });
-        space -= RECORD_HEADER_BYTES + len;
-        if (len < remaining) break;
-        i++;
+        const room = space - RECORD_HEADER_BYTES - START_EXTRA;
+        if (room < MIN_SPLIT_PART) break;
+        // A small frame that would fit whole in the next message is not split: a split frame is delivered only
+        // with the message carrying its end, which cuts the batch of replies it belongs to in two (under load,
+        // a one-frame batch then makes its own round trip every cycle).
+        const records = controls + (contLen > 0 ? 1 : 0) + whole;
+        if (records > 0 && RECORD_HEADER_BYTES + length <= this.#messageSize / SPLIT_SMALL_DIVISOR) break;
+        startLen = room;
+        space = 0;
+        break;
       }
     }
-    if (ops.length === 0) return undefined;
+    if (controls === 0 && contLen === 0 && whole === 0 && startLen === 0) return undefined;
     let size = MESSAGE_HEADER_BYTES;
-    for (const op of ops) size += RECORD_HEADER_BYTES + (op.kind === RecordKind.FrameStart ? START_EXTRA : 0) + op.len;
+    for (let c = 0; c < controls; c++) size += RECORD_HEADER_BYTES + this.#control[c]!.body.byteLength;
+    if (contLen > 0) size += RECORD_HEADER_BYTES + contLen;
+    for (let w = 0, i = contLen > 0 ? 1 : 0; w < whole; w++, i++) size += RECORD_HEADER_BYTES + this.#frames.at(i)!.frame.byteLength;
+    if (startLen > 0) size += RECORD_HEADER_BYTES + START_EXTRA + startLen;
+
     const out = new Uint8Array(size);
     const view = new DataView(out.buffer);
     out[0] = FRAMING_MAGIC;
     out[1] = FRAMING_VERSION;
     let pos = MESSAGE_HEADER_BYTES;
-    for (const op of ops) {
-      out[pos] = op.kind;
-      if (op.kind === RecordKind.FrameStart) {
-        view.setUint32(pos + 1, START_EXTRA + op.len);
-        view.setUint32(pos + RECORD_HEADER_BYTES, op.total);
-        pos += RECORD_HEADER_BYTES + START_EXTRA;
-      } else {
-        view.setUint32(pos + 1, op.len);
-        pos += RECORD_HEADER_BYTES;
-      }
-      out.set(op.src.subarray(op.from, op.from + op.len), pos);
-      pos += op.len;
-      if (op.kind === RecordKind.Frame || op.kind === RecordKind.FrameStart || op.kind === RecordKind.FrameContinue) {
-        const p = this.#frames.peek()!;
-        p.offset += op.len;
-        this.#queuedBytes -= op.len;
-        if (p.offset === p.frame.byteLength) {
-          this.#frames.shift();
-          completed.push(p.tag);
-        }
-      }
+    for (let c = 0; c < controls; c++) {
+      const ctl = this.#control[c]!;
+      out[pos] = ctl.kind;
+      view.setUint32(pos + 1, ctl.body.byteLength);
+      out.set(ctl.body, pos + RECORD_HEADER_BYTES);
+      pos += RECORD_HEADER_BYTES + ctl.body.byteLength;
+    }
+    this.#control = controls === this.#control.length ? [] : this.#control.slice(controls);
+    if (contLen > 0) {
+      const p = this.#frames.peek()!;
+      out[pos] = RecordKind.FrameContinue;
+      view.setUint32(pos + 1, contLen);
+      out.set(p.frame.subarray(p.offset, p.offset + contLen), pos + RECORD_HEADER_BYTES);
+      pos += RECORD_HEADER_BYTES + contLen;
+      this.#advance(p, contLen, completed);
+    }
+    for (let w = 0; w < whole; w++) {
+      const p = this.#frames.peek()!;
+      const length = p.frame.byteLength;
+      out[pos] = RecordKind.Frame;
+      view.setUint32(pos + 1, length);
+      out.set(p.frame, pos + RECORD_HEADER_BYTES);
+      pos += RECORD_HEADER_BYTES + length;
+      this.#advance(p, length, completed);
+    }
+    if (startLen > 0) {
+      const p = this.#frames.peek()!;
+      out[pos] = RecordKind.FrameStart;
+      view.setUint32(pos + 1, START_EXTRA + startLen);
+      view.setUint32(pos + RECORD_HEADER_BYTES, p.frame.byteLength);
+      out.set(p.frame.subarray(0, startLen), pos + RECORD_HEADER_BYTES + START_EXTRA);
+      pos += RECORD_HEADER_BYTES + START_EXTRA + startLen;
+      this.#advance(p, startLen, completed);
     }
     return out;
+  }
+
+  /** Marks `length` more bytes of the head frame as placed; a completed frame leaves the queue, its tag in `completed`. */
+  #advance(p: PendingFrame<T>, length: number, completed: T[]): void {
+    p.offset += length;
+    this.#queuedBytes -= length;
+    if (p.offset === p.frame.byteLength) {
+      this.#frames.shift();
+      this.#completedBytes += p.frame.byteLength;
+      completed.push(p.tag);
+    }
   }
 
   /** Drops everything queued and returns the tags of frames that were not completely sent. */

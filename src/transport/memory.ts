@@ -6,9 +6,9 @@
  * after `retransmitMs`, so it arrives late but in order, never out of order or twice.
  */
 import { systemClock, type Clock, type Timer } from '../clock/clock.js';
-import { meshError } from '../errors.js';
+import { meshError, type MeshError } from '../errors.js';
 import { seededRandom, type Random } from '../random.js';
-import type { PeerDownReason, Transport, TransportHandlers } from './types.js';
+import type { PeerDownReason, SendListener, Transport, TransportHandlers } from './types.js';
 
 /** Options of a {@link MemoryNetwork}. */
 export interface MemoryNetworkOptions {
@@ -32,8 +32,10 @@ interface Link {
   from: string;
   to: string;
   up: boolean;
-  /** Frames in flight, in send order, each with its earliest delivery time. */
-  queue: Array<{ at: number; frame: Uint8Array }>;
+  /** Frames in flight, in send order, each with its earliest delivery time and when it was sent. */
+  queue: Array<{ at: number; sent: number; frame: Uint8Array }>;
+  /** How long the last delivered frame took (undefined before the first). */
+  lastDelay: number | undefined;
   timer: Timer | undefined;
   /** Bytes in `queue`. */
   bytes: number;
@@ -148,7 +150,7 @@ export class MemoryNetwork {
     }
     const last = link.queue[link.queue.length - 1];
     const at = Math.max(this.clock.now() + delay, last === undefined ? 0 : last.at);
-    link.queue.push({ at, frame: frame.slice() });
+    link.queue.push({ at, sent: this.clock.now(), frame: frame.slice() });
     link.bytes += frame.byteLength;
     if (link.timer === undefined) this.#schedule(link);
     if (link.bytes > this.#highWaterMark) {
@@ -156,6 +158,14 @@ export class MemoryNetwork {
       return new Promise<void>((resolve, reject) => l.waiters.push({ resolve, reject }));
     }
     return Promise.resolve();
+  }
+
+  /** @internal The round trip between `a` and `b` as last observed: the last frame's delay each way. */
+  _rtt(a: string, b: string): number | undefined {
+    const ab = this.#links.get(linkKey(a, b));
+    const ba = this.#links.get(linkKey(b, a));
+    if (ab?.up !== true || ba?.up !== true || ab.lastDelay === undefined || ba.lastDelay === undefined) return undefined;
+    return ab.lastDelay + ba.lastDelay;
   }
 
   /** @internal Tears down the link between two peers, reporting it down on both sides. */
@@ -189,7 +199,7 @@ export class MemoryNetwork {
   #newLink(from: string, to: string): Link {
     const old = this.#links.get(linkKey(from, to));
     old?.timer?.cancel();
-    const link: Link = { from, to, up: true, queue: [], timer: undefined, bytes: 0, waiters: [] };
+    const link: Link = { from, to, up: true, queue: [], timer: undefined, bytes: 0, waiters: [], lastDelay: undefined };
     this.#links.set(linkKey(from, to), link);
     return link;
   }
@@ -221,8 +231,9 @@ export class MemoryNetwork {
     }
     const now = this.clock.now();
     while (link.queue.length > 0 && link.queue[0]!.at <= now && link.up) {
-      const { frame } = link.queue.shift()!;
+      const { frame, sent } = link.queue.shift()!;
       link.bytes -= frame.byteLength;
+      link.lastDelay = now - sent;
       this.stats.delivered++;
       target._deliver(link.from, frame);
     }
@@ -271,8 +282,18 @@ export class MemoryTransport implements Transport {
     return this.#network._send(this, peerId, frame);
   }
 
+  /** {@link send} without a promise for the caller; a failure goes to `listener`. */
+  post(peerId: string, frame: Uint8Array, listener?: SendListener): void {
+    this.#network._send(this, peerId, frame).then(undefined, (error: MeshError) => listener?.sendFailed(error));
+  }
+
   disconnect(peerId: string): void {
     this.#network._drop(this.localPeerId, peerId, 'local-close', 'closed');
+  }
+
+  /** The simulated round trip to `peerId`: the delays of the last frame delivered each way (undefined before). */
+  rtt(peerId: string): number | undefined {
+    return this.#closed ? undefined : this.#network._rtt(this.localPeerId, peerId);
   }
 
   close(): Promise<void> {

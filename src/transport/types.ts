@@ -4,6 +4,14 @@
  * One contract suite (`src/testing/contracts/transport.ts`) runs against every implementation.
  */
 
+import type { MeshError } from '../errors.js';
+
+/** Receives the failure of a frame queued with {@link Transport.post}. */
+export interface SendListener {
+  /** The frame could not be sent: refused at once, or its link went down (or never came up) before it left. */
+  sendFailed(error: MeshError): void;
+}
+
 /** Why a peer link went down. */
 export type PeerDownReason = 'closed' | 'timeout' | 'failed' | 'local-close';
 
@@ -31,6 +39,17 @@ export interface Transport {
    * `PeerUnavailable`, `Closed`). Frames to one peer are delivered in the order of `send` calls.
    */
   send(peerId: string, frame: Uint8Array): Promise<void>;
+  /**
+   * Optional, for hot paths: queues `frame` like `send` (same order, same limits) without creating a promise.
+   * A failure goes to `listener.sendFailed` (possibly synchronously), or is dropped without a listener (the layer
+   * above still learns of a lost link from `onPeerDown`).
+   */
+  post?(peerId: string, frame: Uint8Array, listener?: SendListener): void;
+  /**
+   * Optional: the measured round-trip time to `peerId` in ms, when the transport can tell (undefined otherwise).
+   * `WebRtcTransport` measures it with its heartbeats.
+   */
+  rtt?(peerId: string): number | undefined;
   /** Drops the link to one peer (if any); `onPeerDown` fires with `local-close`. */
   disconnect(peerId: string): void;
   /** Closes every link and refuses further sends. */

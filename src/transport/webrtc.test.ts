@@ -11,7 +11,7 @@ import type { RtcEngine } from './engines/types.js';
 import { WERIFT_MAX_BUFFERED_MESSAGES, weriftEngine } from './engines/werift.js';
 import { FRAMING_MAGIC, RecordKind } from './framing.js';
 import type { PeerDownReason, Transport } from './types.js';
-import { WebRtcTransport } from './webrtc.js';
+import { decodePing, encodePing, WebRtcTransport } from './webrtc.js';
 import { countingClock, createSignalRelay, createWebRtcCluster, freezableEngine, type WebRtcCluster } from './webrtc-testkit.js';
 
 const engines: Record<'node-datachannel' | 'werift', RtcEngine> = {
@@ -320,6 +320,50 @@ describe.each(Object.keys(engines) as (keyof typeof engines)[])('WebRtcTransport
     if (engineName === 'werift') expect(maxMessages).toBeLessThanOrEqual(WERIFT_MAX_BUFFERED_MESSAGES + 2);
   }, 60_000);
 
+  it('post(): queues frames without a promise, in order with send(), and reports refusals to its listener', async () => {
+    const c = cluster({ ids: ['po-a', 'po-b'], rtc: engine, transport: { maxFrameSize: 4096 } });
+    const [a, b] = c.transports as [WebRtcTransport, WebRtcTransport];
+    const eb = watch(b);
+    watch(a);
+    const failures: string[] = [];
+    const listener = { sendFailed: (e: { code: string }) => failures.push(e.code) };
+    for (let i = 0; i < 50; i++) {
+      if (i % 2 === 0) a.post(b.localPeerId, Uint8Array.of(i), listener);
+      else void a.send(b.localPeerId, Uint8Array.of(i));
+    }
+    a.post(b.localPeerId, new Uint8Array(5000), listener); // too large: refused at once
+    expect(failures).toEqual(['MessageTooLarge']);
+    await until(() => eb.frames.get(a.localPeerId)?.length === 50, 10_000, 'frames');
+    expect(eb.frames.get(a.localPeerId)!.map((f) => f[0])).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    expect(a.stats().framesSent).toBe(50);
+    expect(a.stats().bytesSent).toBe(50);
+    await a.close();
+    a.post(b.localPeerId, Uint8Array.of(1), listener);
+    a.post(b.localPeerId, Uint8Array.of(1)); // no listener: dropped quietly
+    expect(failures).toEqual(['MessageTooLarge', 'Closed']);
+  }, 30_000);
+
+  it('measures the round-trip time with its heartbeats, in both directions', async () => {
+    const heartbeatTimeoutMs = 3000;
+    const c = cluster({ ids: ['rtt-a', 'rtt-b'], rtc: engine, transport: { heartbeatIntervalMs: 50, heartbeatTimeoutMs } });
+    const [a, b] = c.transports as [WebRtcTransport, WebRtcTransport];
+    watch(a);
+    watch(b);
+    expect(a.rtt(b.localPeerId)).toBeUndefined();
+    await a.send(b.localPeerId, Uint8Array.of(1));
+    await until(() => a.rtt(b.localPeerId) !== undefined && b.rtt(a.localPeerId) !== undefined, 10_000, 'rtt on both sides');
+    for (const [x, y] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      const rtt = x.rtt(y.localPeerId)!;
+      expect(rtt).toBeGreaterThanOrEqual(0);
+      // A link slower than its own liveness timeout would have been declared down.
+      expect(rtt).toBeLessThan(heartbeatTimeoutMs);
+    }
+    expect(a.rtt('nobody')).toBeUndefined();
+  }, 30_000);
+
   it('survives a throwing onFrame handler', async () => {
     const c = cluster({ ids: ['th-a', 'th-b'], rtc: engine });
     const [a, b] = c.transports as [WebRtcTransport, WebRtcTransport];
@@ -399,5 +443,16 @@ describe('WebRtcTransport without a usable engine', () => {
     expect(() => new WebRtcTransport({ localPeerId: '', signal })).toThrow(/localPeerId/);
     expect(() => new WebRtcTransport({ localPeerId: 'a', signal, chunkSize: 10 })).toThrow(/chunkSize/);
     expect(() => new WebRtcTransport({ localPeerId: 'a', signal, heartbeatTimeoutMs: 0 })).toThrow(/heartbeatTimeoutMs/);
+  });
+});
+
+describe('timed pings', () => {
+  it('round-trip their fields, and refuse empty (older peers) and malformed bodies', () => {
+    expect(decodePing(encodePing(12.5, undefined))).toEqual({ sentAt: 12.5, echoSentAt: -1, echoHeldMs: 0 });
+    expect(decodePing(encodePing(100, { sentAt: 40, heldMs: 7.25 }))).toEqual({ sentAt: 100, echoSentAt: 40, echoHeldMs: 7.25 });
+    expect(decodePing(new Uint8Array(0))).toBeUndefined();
+    expect(decodePing(new Uint8Array(23))).toBeUndefined();
+    expect(decodePing(encodePing(Number.NaN, undefined))).toBeUndefined();
+    expect(decodePing(encodePing(1, { sentAt: 0, heldMs: -5 }))).toBeUndefined();
   });
 });

@@ -16,9 +16,12 @@
  *   `highWaterMark` bytes (and the engine's `maxBufferedMessages`) are handed to the engine, the rest waits for
  *   `bufferedamountlow` (via `addEventListener`). A send resolves once its last byte was handed to the engine, so
  *   awaiting sends is backpressure and nothing ever hits the engine's "send queue is full".
- * - Heartbeats: a `Ping` record goes out when nothing else was sent for `heartbeatIntervalMs`; a link from which
- *   nothing arrived for `heartbeatTimeoutMs` is declared down (`onPeerDown(peer, 'timeout')`) and its waiting
- *   sends reject with `PeerUnavailable`. The next send connects again.
+ * - Heartbeats: a `Ping` record goes out every `heartbeatIntervalMs`; a link from which nothing arrived for
+ *   `heartbeatTimeoutMs` is declared down (`onPeerDown(peer, 'timeout')`) and its waiting sends reject with
+ *   `PeerUnavailable`. The next send connects again.
+ * - Round-trip time: each ping carries the sender's clock, and echoes the peer's last ping with how long it was
+ *   held, so `rtt(peer)` (a moving average) needs no synchronised clocks. Older peers send empty pings; those
+ *   are accepted and simply measure nothing.
  * - Teardown closes whole connections, never a channel on its own (with node-datachannel that can leak a native
  *   handle that keeps the process alive). Frames already handed to the engine of a link that goes down may be
  *   lost; `onPeerDown` reports the link loss to the layer above.
@@ -47,7 +50,7 @@ import {
   type ControlKind,
   type DecoderSink,
 } from './framing.js';
-import type { PeerDownReason, Transport, TransportHandlers } from './types.js';
+import type { PeerDownReason, SendListener, Transport, TransportHandlers } from './types.js';
 import { parseSignal, SIGNAL_VERSION, type WebRtcSignal } from './webrtc-signals.js';
 
 /** Default largest frame: 16 MiB. */
@@ -89,7 +92,7 @@ export interface WebRtcTransportOptions {
   connectTimeoutMs?: number;
   /** Attempts after the first before waiting sends fail with `ConnectionFailed` (default 3). */
   connectRetries?: number;
-  /** A ping goes out when nothing else was sent for this long (default 1 s). */
+  /** A ping (which also measures the round trip) goes out this often (default 1 s). */
   heartbeatIntervalMs?: number;
   /** A peer from which nothing arrived for this long is declared down (default 3 s). */
   heartbeatTimeoutMs?: number;
@@ -142,10 +145,10 @@ export interface WebRtcTransportStats {
 
 type Counters = Omit<WebRtcTransportStats, 'engine' | 'peers'>;
 
-interface PendingSend {
-  readonly size: number;
-  resolve(): void;
-  reject(error: MeshError): void;
+/** What waits on a queued frame: the resolvers of a `send` promise, a `post` listener, or nothing. */
+interface SendTag {
+  sent?(): void;
+  sendFailed?(error: MeshError): void;
 }
 
 interface Link {
@@ -153,7 +156,7 @@ interface Link {
   /** Whether this side makes the offers. */
   readonly offerer: boolean;
   state: WebRtcLinkState;
-  readonly encoder: FrameEncoder<PendingSend>;
+  readonly encoder: FrameEncoder<SendTag | undefined>;
   session: Session | undefined;
   attempts: number;
   attemptTimer: Timer | undefined;
@@ -192,6 +195,11 @@ interface Session {
   byeReceived: boolean;
   lastReceived: number;
   lastSent: number;
+  /** The peer's last ping: its clock value, and when it arrived here (-1: none yet). */
+  peerPingSentAt: number;
+  peerPingArrivedAt: number;
+  /** Smoothed round-trip time in ms (undefined until measured). */
+  rttMs: number | undefined;
   pingTimer: Timer | undefined;
   livenessTimer: Timer | undefined;
   lowWaterTimer: Timer | undefined;
@@ -299,30 +307,47 @@ export class WebRtcTransport implements Transport {
    * above learns it from `onPeerDown`.
    */
   send(peerId: string, frame: Uint8Array): Promise<void> {
-    if (this.#closed) return Promise.reject(closedError(this.localPeerId));
-    if (typeof peerId !== 'string' || !validPeerId(peerId) || peerId === this.localPeerId) {
-      return Promise.reject(
-        meshError('PeerUnavailable', `cannot send to peer ${JSON.stringify(String(peerId)).slice(0, 300)}`, {
-          details: { peerId: String(peerId).slice(0, MAX_PEER_ID_LENGTH) },
-        }),
-      );
-    }
-    if (!(frame instanceof Uint8Array)) {
-      return Promise.reject(meshError('InvalidArgument', 'frame must be a Uint8Array'));
-    }
-    if (frame.byteLength > this.maxFrameSize) {
-      return Promise.reject(
-        meshError('MessageTooLarge', `frame of ${frame.byteLength} bytes exceeds maxFrameSize ${this.maxFrameSize}`, {
-          details: { size: frame.byteLength, limit: this.maxFrameSize, peerId },
-        }),
-      );
-    }
+    const refused = this.#refuse(peerId, frame);
+    if (refused !== undefined) return Promise.reject(refused);
     const link = this.#link(peerId);
-    return new Promise<void>((resolve, reject) => {
-      link.encoder.pushFrame(frame, { size: frame.byteLength, resolve, reject });
-      if (link.state === 'open') this.#scheduleFlush(link);
-      else if (link.state === 'idle') this.#startAttempt(link);
-    });
+    return new Promise<void>((resolve, reject) => this.#queue(link, frame, { sent: resolve, sendFailed: reject }));
+  }
+
+  /**
+   * Queues `frame` like {@link send}, without a promise: for frames nobody waits on (replies, events) or whose
+   * failure a `listener` handles. `listener.sendFailed` gets the error `send` would reject with (synchronously
+   * when the frame is refused at once).
+   */
+  post(peerId: string, frame: Uint8Array, listener?: SendListener): void {
+    const refused = this.#refuse(peerId, frame);
+    if (refused !== undefined) {
+      listener?.sendFailed(refused);
+      return;
+    }
+    this.#queue(this.#link(peerId), frame, listener);
+  }
+
+  /** Why a frame cannot be queued at all (undefined: it can). */
+  #refuse(peerId: string, frame: Uint8Array): MeshError | undefined {
+    if (this.#closed) return closedError(this.localPeerId);
+    if (typeof peerId !== 'string' || !validPeerId(peerId) || peerId === this.localPeerId) {
+      return meshError('PeerUnavailable', `cannot send to peer ${JSON.stringify(String(peerId)).slice(0, 300)}`, {
+        details: { peerId: String(peerId).slice(0, MAX_PEER_ID_LENGTH) },
+      });
+    }
+    if (!(frame instanceof Uint8Array)) return meshError('InvalidArgument', 'frame must be a Uint8Array');
+    if (frame.byteLength > this.maxFrameSize) {
+      return meshError('MessageTooLarge', `frame of ${frame.byteLength} bytes exceeds maxFrameSize ${this.maxFrameSize}`, {
+        details: { size: frame.byteLength, limit: this.maxFrameSize, peerId },
+      });
+    }
+    return undefined;
+  }
+
+  #queue(link: Link, frame: Uint8Array, tag: SendTag | undefined): void {
+    link.encoder.pushFrame(frame, tag);
+    if (link.state === 'open') this.#scheduleFlush(link);
+    else if (link.state === 'idle') this.#startAttempt(link);
   }
 
   /** Drops the link to `peerId`: waiting sends reject with `PeerUnavailable`; `onPeerDown(peer, 'local-close')` fires if it was up. */
@@ -406,7 +431,7 @@ export class WebRtcTransport implements Transport {
         peerId,
         offerer: this.localPeerId < peerId,
         state: 'idle',
-        encoder: new FrameEncoder<PendingSend>(this.#chunkSize),
+        encoder: new FrameEncoder<SendTag | undefined>(this.#chunkSize),
         session: undefined,
         attempts: 0,
         attemptTimer: undefined,
@@ -482,7 +507,7 @@ export class WebRtcTransport implements Transport {
         cause,
         details: { peerId: link.peerId, attempts },
       });
-      for (const p of link.encoder.clear()) p.reject(err);
+      for (const p of link.encoder.clear()) p?.sendFailed?.(err);
     }
   }
 
@@ -495,7 +520,7 @@ export class WebRtcTransport implements Transport {
     if (link.session !== undefined) this.#closeSession(link, link.session, true);
     link.state = 'idle';
     link.attempts = 0;
-    for (const p of link.encoder.clear()) p.reject(err);
+    for (const p of link.encoder.clear()) p?.sendFailed?.(err);
   }
 
   /** An open link went down. */
@@ -506,7 +531,7 @@ export class WebRtcTransport implements Transport {
     link.attempts = 0;
     link.attemptTimer?.cancel();
     link.attemptTimer = undefined;
-    for (const p of link.encoder.clear()) p.reject(err);
+    for (const p of link.encoder.clear()) p?.sendFailed?.(err);
     if (reason !== 'local-close') this.#report(err);
     try {
       this.#handlers?.onPeerDown?.(link.peerId, reason);
@@ -683,6 +708,9 @@ export class WebRtcTransport implements Transport {
       byeReceived: false,
       lastReceived: 0,
       lastSent: 0,
+      peerPingSentAt: -1,
+      peerPingArrivedAt: -1,
+      rttMs: undefined,
       pingTimer: undefined,
       livenessTimer: undefined,
       lowWaterTimer: undefined,
@@ -1080,8 +1108,19 @@ export class WebRtcTransport implements Transport {
           this.#maybeEstablish(link, s);
         } else if (kind === RecordKind.Bye) {
           s.byeReceived = true;
+        } else if (kind === RecordKind.Ping) {
+          // Receiving it already refreshed lastReceived; a timed ping also measures the round trip.
+          const ping = decodePing(body);
+          if (ping !== undefined) {
+            const now = this.#clock.now();
+            s.peerPingSentAt = ping.sentAt;
+            s.peerPingArrivedAt = now;
+            if (ping.echoSentAt >= 0) {
+              const sample = now - ping.echoSentAt - ping.echoHeldMs;
+              if (sample >= 0 && Number.isFinite(sample)) s.rttMs = s.rttMs === undefined ? sample : s.rttMs + RTT_ALPHA * (sample - s.rttMs);
+            }
+          }
         }
-        // Ping: receiving it already refreshed lastReceived.
       },
     };
   }
@@ -1102,12 +1141,15 @@ export class WebRtcTransport implements Transport {
     const s = link.session;
     if (s === undefined || !s.established || s.closed || s.dc === undefined) return;
     const dc = s.dc;
-    const accepted: PendingSend[] = [];
-    const inMessage: PendingSend[] = [];
+    const accepted: Array<SendTag | undefined> = [];
+    const inMessage: Array<SendTag | undefined> = [];
+    const bytesBefore = link.encoder.completedBytes;
+    let bytesSent = bytesBefore;
     try {
       for (;;) {
         const full = this.#engineFull(s);
         inMessage.length = 0;
+        bytesSent = link.encoder.completedBytes;
         const msg = link.encoder.nextMessage(inMessage, full);
         if (msg === undefined) {
           if (full && link.encoder.pendingFrames > 0) this.#waitForLowWater(link, s);
@@ -1118,22 +1160,21 @@ export class WebRtcTransport implements Transport {
         s.inEngineBytes += msg.byteLength;
         s.lastSent = this.#clock.now();
         this.#counters.messagesSent++;
-        for (const p of inMessage) {
-          this.#counters.framesSent++;
-          this.#counters.bytesSent += p.size;
-          accepted.push(p);
-        }
+        this.#counters.framesSent += inMessage.length;
+        for (const p of inMessage) if (p?.sent !== undefined) accepted.push(p);
       }
     } catch (err) {
       // A channel that is already closing (the peer went away; its close event is on its way) is 'closed'.
       const closing = dc.readyState !== 'open';
       const e = unavailable(link.peerId, closing ? 'data channel closed' : `sending failed: ${describe(err)}`, err);
-      for (const p of inMessage) p.reject(e);
-      for (const p of accepted) p.resolve();
+      for (const p of inMessage) p?.sendFailed?.(e);
+      for (const p of accepted) p!.sent!();
+      this.#counters.bytesSent += bytesSent - bytesBefore;
       this.#sessionEnded(link, s, closing ? 'closed' : 'failed', e);
       return;
     }
-    for (const p of accepted) p.resolve();
+    this.#counters.bytesSent += link.encoder.completedBytes - bytesBefore;
+    for (const p of accepted) p!.sent!();
   }
 
   /** Forgets messages the engine has drained (it drains in order, so `bufferedAmount` covers the newest ones). */
@@ -1189,10 +1230,19 @@ export class WebRtcTransport implements Transport {
 
   #heartbeat(link: Link, s: Session): void {
     if (s.closed || link.session !== s) return;
-    if (this.#clock.now() - s.lastSent >= this.#heartbeatIntervalMs / 2) {
-      link.encoder.pushControl(RecordKind.Ping);
-      this.#scheduleFlush(link);
-    }
+    const now = this.#clock.now();
+    const echo = s.peerPingArrivedAt < 0 ? undefined : { sentAt: s.peerPingSentAt, heldMs: now - s.peerPingArrivedAt };
+    link.encoder.pushControl(RecordKind.Ping, encodePing(now, echo));
+    this.#scheduleFlush(link);
+  }
+
+  /**
+   * The smoothed round-trip time to `peerId` in ms, measured by heartbeats on the open link (undefined before the
+   * first echo, or without an open link).
+   */
+  rtt(peerId: string): number | undefined {
+    const s = this.#links.get(peerId)?.session;
+    return s === undefined || s.closed || !s.established ? undefined : s.rttMs;
   }
 
   #armLiveness(link: Link, s: Session): void {
@@ -1230,6 +1280,32 @@ export class WebRtcTransport implements Transport {
       // a throwing diagnostics hook must not break the transport
     }
   }
+}
+
+/** Weight of a new round-trip sample in the moving average. */
+const RTT_ALPHA = 0.25;
+/** Bytes of a timed ping body: three float64 (sentAt, echoSentAt or -1, echoHeldMs). */
+const PING_BYTES = 24;
+
+/** Encodes a timed ping body: our clock now, and the echo of the peer's last ping with how long we held it. */
+export function encodePing(sentAt: number, echo: { sentAt: number; heldMs: number } | undefined): Uint8Array {
+  const body = new Uint8Array(PING_BYTES);
+  const view = new DataView(body.buffer);
+  view.setFloat64(0, sentAt);
+  view.setFloat64(8, echo === undefined ? -1 : echo.sentAt);
+  view.setFloat64(16, echo === undefined ? 0 : echo.heldMs);
+  return body;
+}
+
+/** Decodes a timed ping body; undefined for an empty (older peer) or malformed one. */
+export function decodePing(body: Uint8Array): { sentAt: number; echoSentAt: number; echoHeldMs: number } | undefined {
+  if (body.byteLength !== PING_BYTES) return undefined;
+  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  const sentAt = view.getFloat64(0);
+  const echoSentAt = view.getFloat64(8);
+  const echoHeldMs = view.getFloat64(16);
+  if (!Number.isFinite(sentAt) || !Number.isFinite(echoSentAt) || !Number.isFinite(echoHeldMs) || echoHeldMs < 0) return undefined;
+  return { sentAt, echoSentAt, echoHeldMs };
 }
 
 function validPeerId(id: string): boolean {
