@@ -30,6 +30,7 @@ const allowed: Record<string, readonly string[]> = {
   actors: ['errors', 'clock', 'random', 'codec', 'membership', 'monitoring', 'placement', 'signaling', 'transport', 'persistence'],
   replication: ['errors', 'clock', 'random', 'codec', 'membership', 'monitoring', 'placement', 'transport', 'persistence', 'actors'],
   identity: ['errors', 'random'],
+  dashboard: ['actors', 'monitoring'],
   testing: ['*'],
   edge: ['*'],
   errors: [],
