@@ -30,6 +30,10 @@ describe('README examples run as written', () => {
     expect(await run('quickstart')).toEqual([[2, true], [5]]);
   });
 
+  it('subscribe', async () => {
+    expect(await run('subscribe')).toEqual([[['hello', 'world']]]);
+  });
+
   it('simulation', async () => {
     expect(await run('simulation')).toEqual([[true]]);
   });
