@@ -1,8 +1,9 @@
 /**
  * The peer-to-peer actor protocol: call, cast, reply and error frames, replication (mirror, fetch),
- * subscriptions (subscribe, event, unsubscribe, end) and room stats (watch, unwatch, report), encoded as MessagePack arrays by the codec and validated
- * on receipt. Anything that does not match is dropped and counted (`protocol:dropped`), never thrown into the
- * transport.
+ * subscriptions (subscribe, event, unsubscribe, end) and room stats (watch, unwatch, report), as arrays validated
+ * on receipt. On the wire (`wire.ts`), call, cast, reply and event frames have a binary layout of their own; the
+ * others are the codec's encoding (MessagePack by default) of the array. Anything that does not match is dropped
+ * and counted (`protocol:dropped`), never thrown into the transport.
  */
 import { meshError, type WireError } from '../errors.js';
 
@@ -97,8 +98,12 @@ export type Frame =
   | StatsUnwatchFrame
   | StatsReportFrame;
 
-const MAX_NAME = 256;
-const MAX_ID = 1024;
+/** Longest capability, actor type, handler name or subscription end reason (UTF-16 units). */
+export const MAX_NAME_LENGTH = 256;
+/** Longest actor id, idempotency key or stream id (UTF-16 units). */
+export const MAX_ID_LENGTH = 1024;
+const MAX_NAME = MAX_NAME_LENGTH;
+const MAX_ID = MAX_ID_LENGTH;
 
 function str(v: unknown, max: number): v is string {
   return typeof v === 'string' && v.length > 0 && v.length <= max;

@@ -1,7 +1,7 @@
 /**
  * Framing of transport frames into data-channel messages, and back. Pure and runtime-neutral: no timers, no I/O.
  *
- * Wire format (version 1). Every data-channel message is
+ * Wire format (version 2). Every data-channel message is
  *
  * ```text
  * message := MAGIC(0x6d) VERSION(0x01) record*
@@ -31,8 +31,13 @@ import { Queue } from './framing-queue.js';
 
 /** First byte of every message: detects a peer that does not speak this protocol at all. */
 export const FRAMING_MAGIC = 0x6d;
-/** Second byte of every message: the framing version. */
-export const FRAMING_VERSION = 1;
+/**
+ * Second byte of every message: the version of everything a data channel carries, these records and the frames
+ * of the layer above them (a peer refuses a message of another version with a `ProtocolError`, starting with the
+ * hello, so peers of different versions never open a link). Version 2: actor calls, casts, replies and events
+ * in the binary layout of `actors/wire.ts` (version 1 carried them as MessagePack arrays).
+ */
+export const FRAMING_VERSION = 2;
 /** Bytes of the per-message header (magic + version). */
 export const MESSAGE_HEADER_BYTES = 2;
 /** Bytes of a record header (kind + length). */
@@ -390,7 +395,7 @@ export class FrameDecoder {
           const part = body.subarray(START_EXTRA);
           if (part.byteLength >= total) return protocolError(`frame start carries ${part.byteLength} bytes of a ${total}-byte frame`);
           this.#total = total;
-          this.#parts = [part];
+          this.#parts = [keep(part)];
           this.#partBytes = part.byteLength;
           break;
         }
@@ -400,7 +405,7 @@ export class FrameDecoder {
           if (this.#partBytes + len > this.#total) {
             return protocolError(`frame continuation overruns the declared frame size ${this.#total}`);
           }
-          this.#parts.push(body);
+          this.#parts.push(keep(body));
           this.#partBytes += len;
           if (this.#partBytes === this.#total) {
             const frame = new Uint8Array(this.#total);
@@ -428,6 +433,15 @@ export class FrameDecoder {
     }
     return undefined;
   }
+}
+
+/**
+ * A part of a frame to hold until the frame is complete: a copy when it is a small view into a larger message,
+ * so the messages a sender trickles a frame through (1 byte each, padded with control records) are not kept
+ * alive by it: what is held stays within twice the bytes counted in `bufferedBytes`.
+ */
+function keep(part: Uint8Array): Uint8Array {
+  return part.byteLength * 2 >= part.buffer.byteLength ? part : part.slice();
 }
 
 function protocolError(message: string, details: Record<string, unknown> = {}): MeshError {
