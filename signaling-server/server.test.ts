@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, type ClientOptions } from 'ws';
 import type { PeerInfo } from '../src/membership/types.js';
 import { PROTOCOL_VERSION, parseServerMessage, type ServerMessage } from '../src/signaling/messages.js';
+import { mintRoomToken } from './auth.js';
 import { jsonLinesLogger, type LogRecord } from './logger.js';
 import { CLOSE_REPLACED, createSignalingServer, type SignalingServer, type SignalingServerOptions } from './server.js';
 
@@ -208,8 +209,29 @@ describe('signaling server: membership', () => {
     expect((await stale.closed).code).toBe(1008);
     expect(first.ws.readyState).toBe(WebSocket.OPEN);
 
-    // Same incarnation (a reconnect the server did not notice yet): replaces the old socket; nothing changed, no new version.
-    const again = await join(server, 'room', peer('x', { incarnation: 5 }));
+    // Same incarnation from another connection without the session's resume secret: refused, the present session stays.
+    const twin = await open(server);
+    twin.send({ type: 'join', protocol: PROTOCOL_VERSION, room: 'room', peer: peer('x', { incarnation: 5 }) });
+    const dup = await twin.next('error');
+    expect(dup.code).toBe('duplicate-peer');
+    expect(dup.message).toMatch(/already connected.*higher incarnation/);
+    expect((await twin.closed).code).toBe(1008);
+    expect(first.ws.readyState).toBe(WebSocket.OPEN);
+    const wrongResume = await open(server);
+    wrongResume.send({ type: 'join', protocol: PROTOCOL_VERSION, room: 'room', peer: peer('x', { incarnation: 5 }), resume: 'not-the-secret' });
+    expect((await wrongResume.next('error')).code).toBe('duplicate-peer');
+
+    // Same incarnation with the resume secret of the session (the same peer reconnecting before the server
+    // noticed its old socket died): replaces the old socket; nothing changed, no new version.
+    const welcome = first.history.find((m) => m.type === 'welcome');
+    expect(welcome?.type === 'welcome' && typeof welcome.resume).toBe('string');
+    const resume = welcome?.type === 'welcome' ? welcome.resume : undefined;
+    const again = await open(server);
+    again.send({ type: 'join', protocol: PROTOCOL_VERSION, room: 'room', peer: peer('x', { incarnation: 5 }), resume });
+    const againWelcome = await again.next('welcome');
+    // The secret carries over, so a reconnect that raced this one still matches.
+    expect(againWelcome.resume).toBe(resume);
+    await again.next('view', (v) => ids(v).includes('x'));
     expect((await first.next('error')).code).toBe('replaced');
     expect((await first.closed).code).toBe(CLOSE_REPLACED);
     expect(again.views().at(-1)!.version).toBe(version);
@@ -351,6 +373,139 @@ describe('signaling server: bad input', () => {
     expect(Buffer.byteLength(fits)).toBe(65536);
     a.send(fits);
     expect(((await b.next('signal')).data as string).length).toBe(65536 - frame.length);
+  });
+});
+
+describe('signaling server: authentication and limits', () => {
+  const secret = 'server-test-secret-of-32-bytes-or-more';
+  const token = (room: string, p: string, capabilities?: string[], ttl: number | null = 3600): Promise<string> =>
+    mintRoomToken({ secret, room, peer: p, ttl, ...(capabilities === undefined ? {} : { capabilities }) });
+  const joinWith = async (server: SignalingServer, room: string, p: PeerInfo, tok: string | undefined, options: ClientOptions = {}): Promise<Raw> => {
+    const raw = await Raw.open(server.url, options);
+    sockets.push(raw);
+    raw.send({ type: 'join', protocol: PROTOCOL_VERSION, room, peer: p, ...(tok === undefined ? {} : { token: tok }) });
+    return raw;
+  };
+  /** The socket is refused with `code` and close 1008, and never listed in a room. */
+  const refusedWith = async (raw: Raw, code: string, server: SignalingServer, id: string): Promise<string> => {
+    const err = await raw.next('error');
+    expect(err.code).toBe(code);
+    const closed = await raw.closed;
+    expect(closed).toEqual({ code: 1008, reason: code });
+    expect(raw.history.filter((m) => m.type === 'welcome' || m.type === 'view')).toEqual([]);
+    expect(server.rooms().flatMap((r) => r.peers.map((p) => p.id))).not.toContain(id);
+    return err.message;
+  };
+
+  it('admits a peer with a valid token, and refuses missing, forged, expired and mismatched tokens with 1008', async () => {
+    const server = await start({ auth: { secret } });
+    expect(server.authenticated).toBe(true);
+    const a = await joinWith(server, 'room', peer('a', { capabilities: ['game'] }), await token('room', 'a', ['game']));
+    await a.next('welcome');
+    await a.next('view', (v) => ids(v).includes('a'));
+
+    expect(await refusedWith(await joinWith(server, 'room', peer('b'), undefined), 'token-missing', server, 'b')).toMatch(/needs a token/);
+    const forged = await mintRoomToken({ secret: 'some-other-secret-that-is-32-bytes!', room: 'room', peer: 'b' });
+    await refusedWith(await joinWith(server, 'room', peer('b'), forged), 'token-invalid', server, 'b');
+    const expired = await mintRoomToken({ secret, room: 'room', peer: 'b', ttl: 1, now: Date.now() - 3_600_000 });
+    expect(await refusedWith(await joinWith(server, 'room', peer('b'), expired), 'token-expired', server, 'b')).toMatch(/expired at/);
+    await refusedWith(await joinWith(server, 'room', peer('b'), await token('room', 'a')), 'peer-mismatch', server, 'b');
+    await refusedWith(await joinWith(server, 'room', peer('b'), await token('other', 'b')), 'room-mismatch', server, 'b');
+    expect(await refusedWith(await joinWith(server, 'room', peer('b', { capabilities: ['admin', 'game'] }), await token('room', 'b', ['game'])), 'capability-not-granted', server, 'b')).toMatch(/"admin"/);
+    // Someone else's token cannot take over their id either (not even with a higher incarnation).
+    await refusedWith(await joinWith(server, 'room', peer('a', { incarnation: 9 }), await token('room', 'b')), 'peer-mismatch', server, 'zzz');
+    expect(server.rooms()[0]!.peers.map((p) => p.id)).toEqual(['a']);
+    // The admitted peer saw none of it.
+    expect(a.views().at(-1)!.peers.map((p) => p.id)).toEqual(['a']);
+    expect(a.ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it('refuses a later capability update the token does not grant, removing only that peer', async () => {
+    const server = await start({ auth: { secret } });
+    const a = await joinWith(server, 'room', peer('a'), await token('room', 'a', ['game', 'chat']));
+    await a.next('view', (v) => ids(v).includes('a'));
+    const b = await joinWith(server, 'room', peer('b'), await token('room', 'b'));
+    await b.next('view', (v) => ids(v).join() === 'a,b');
+    a.send({ type: 'capabilities', capabilities: ['chat'] });
+    await b.next('view', (v) => v.peers.find((p) => p.id === 'a')?.capabilities.join() === 'chat');
+    a.send({ type: 'capabilities', capabilities: ['chat', 'admin'] });
+    expect((await a.next('error')).code).toBe('capability-not-granted');
+    expect((await a.closed).code).toBe(1008);
+    await b.next('view', (v) => ids(v).join() === 'b');
+    // b's token grants everything (no caps claim).
+    b.send({ type: 'capabilities', capabilities: ['admin'] });
+    await b.next('view', (v) => v.peers[0]!.capabilities.join() === 'admin');
+  });
+
+  it('processes messages sent right behind the join once the token is verified', async () => {
+    const server = await start({ auth: { secret } });
+    const a = await joinWith(server, 'room', peer('a'), await token('room', 'a'));
+    await a.next('view', (v) => ids(v).includes('a'));
+    const raw = await Raw.open(server.url);
+    sockets.push(raw);
+    raw.ws.send(JSON.stringify({ type: 'join', protocol: PROTOCOL_VERSION, room: 'room', peer: peer('b'), token: await token('room', 'b') }));
+    raw.ws.send(JSON.stringify({ type: 'capabilities', capabilities: ['chat'] }));
+    raw.ws.send(JSON.stringify({ type: 'signal', to: 'a', data: 'right behind' }));
+    expect(await a.next('signal')).toEqual({ type: 'signal', from: 'b', data: 'right behind' });
+    await a.next('view', (v) => v.peers.find((p) => p.id === 'b')?.capabilities.join() === 'chat');
+  });
+
+  it('leaves rooms the auth predicate does not protect open', async () => {
+    const server = await start({ auth: { secret, protects: (room) => room.startsWith('private-') } });
+    const open = await joinWith(server, 'lobby', peer('a'), undefined);
+    await open.next('welcome');
+    await refusedWith(await joinWith(server, 'private-1', peer('b'), undefined), 'token-missing', server, 'b');
+    const b = await joinWith(server, 'private-1', peer('b'), await token('private-1', 'b'));
+    await b.next('welcome');
+  });
+
+  it('refuses browsers from origins outside the allow-list, before any join', async () => {
+    const server = await start({ allowedOrigins: ['https://app.example', 'http://127.0.0.1:5173/'] });
+    const evil = await Raw.open(server.url, { origin: 'https://evil.example' });
+    sockets.push(evil);
+    const err = await evil.next('error');
+    expect(err).toMatchObject({ code: 'origin-not-allowed' });
+    expect(err.message).toContain('https://evil.example');
+    expect((await evil.closed).code).toBe(1008);
+    // Listed origins (compared without case and trailing slash) and clients that send no Origin are admitted.
+    await join(server, 'room', peer('a'), { origin: 'HTTPS://APP.example' });
+    await join(server, 'room', peer('b'), { origin: 'http://127.0.0.1:5173' });
+    await join(server, 'room', peer('c'));
+    const strict = await start({ allowedOrigins: ['https://app.example'], requireOrigin: true });
+    const bare = await Raw.open(strict.url);
+    sockets.push(bare);
+    expect((await bare.next('error')).code).toBe('origin-not-allowed');
+  });
+
+  it('closes a connection that exceeds its message rate, and only that one', async () => {
+    const server = await start({ rateLimit: { perSecond: 20, burst: 40 } });
+    const a = await join(server, 'room', peer('a'));
+    const b = await join(server, 'room', peer('b'));
+    const flood = await join(server, 'room', peer('flood'));
+    for (let i = 0; i < 100; i++) flood.ws.send(JSON.stringify({ type: 'signal', to: 'a', data: i }));
+    expect((await flood.next('error')).code).toBe('rate-limited');
+    expect((await flood.closed).code).toBe(1008);
+    await a.next('view', (v) => ids(v).join() === 'a,b');
+    // About the burst got through (plus what refilled meanwhile), never the whole flood; a steady sender within the rate is never cut.
+    const relayed = a.history.filter((m) => m.type === 'signal').length;
+    expect(relayed).toBeGreaterThanOrEqual(39);
+    expect(relayed).toBeLessThan(100);
+    for (let i = 0; i < 30; i++) {
+      b.send({ type: 'signal', to: 'a', data: `steady ${i}` });
+      await new Promise((r) => setTimeout(r, 60));
+    }
+    await a.next('signal', (m) => m.data === 'steady 29');
+    expect(b.ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it('bounds what a socket may send while its join is being verified', async () => {
+    const server = await start({ auth: { secret }, maxPendingMessages: 4, rateLimit: false });
+    const raw = await Raw.open(server.url);
+    sockets.push(raw);
+    raw.ws.send(JSON.stringify({ type: 'join', protocol: PROTOCOL_VERSION, room: 'room', peer: peer('b'), token: await token('room', 'b') }));
+    for (let i = 0; i < 50; i++) raw.ws.send(JSON.stringify({ type: 'ping' }));
+    expect((await raw.next('error')).code).toBe('rate-limited');
+    expect((await raw.closed).code).toBe(1008);
   });
 });
 

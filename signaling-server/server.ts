@@ -12,9 +12,19 @@
  *   above its predecessor and every peer keeps seeing the same version numbers (unless the wall clock stepped
  *   back or the server made more than a million changes per second; clients still cope, see
  *   `src/signaling/websocket.ts`).
- * - A join with an id already present replaces the old session when its incarnation is higher or equal (equal:
- *   the same peer reconnecting before the server noticed its old socket died); the old socket gets an error
- *   `replaced` and close code 4000. A lower incarnation is refused (`stale-incarnation`).
+ * - A join with an id already present replaces the old session when its incarnation is higher, or when it is
+ *   equal and the join carries the `resume` secret the old session got in its `welcome` (the same peer
+ *   reconnecting before the server noticed its old socket died); the old socket gets an error `replaced` and
+ *   close code 4000. An equal incarnation without that secret is refused (`duplicate-peer`: another connection
+ *   holds the id), a lower one too (`stale-incarnation`).
+ * - Authentication (option `auth`, see `auth.ts`): a protected room needs a room token in `join.token`, signed
+ *   with the configured key, naming the room and the peer id, granting every capability announced (in `join`
+ *   and in later `capabilities` updates), not expired. `allowedOrigins` refuses browsers of other origins.
+ *   Every refusal is an `error` message with a reason (`token-missing`, `token-invalid`, `token-expired`,
+ *   `room-mismatch`, `peer-mismatch`, `capability-not-granted`, `origin-not-allowed`) and close code 1008,
+ *   before the peer is in any room.
+ * - Limits: `maxPeersPerRoom` (`room-full`), a per-connection token bucket on messages (`rateLimit`; a socket
+ *   that exceeds it is closed with `rate-limited`), `maxMessageBytes`, `maxBufferedBytes`, `joinTimeoutMs`.
  * - Malformed input gets an `error` message and close 1008 for that socket only; frames above `maxMessageBytes`
  *   are closed by `ws` with 1009. A signal to a peer that is not in the sender's room gets an `unknown-peer`
  *   error; the socket stays open.
@@ -38,6 +48,7 @@ import {
   type ServerMessage,
   type SignalingReason,
 } from '../src/signaling/messages.js';
+import { createRoomAuthenticator, notGranted, type RoomAuthenticator, type RoomAuthOptions, type RoomGrant } from './auth.js';
 import { jsonLinesLogger, silentLogger, type LogLevel, type Logger } from './logger.js';
 import { startStunServer, type StunServer } from './stun.js';
 
@@ -75,6 +86,25 @@ export interface SignalingServerOptions {
   random?: Random;
   /** Also answer STUN Binding requests on UDP (same host); `{}` picks a free port. Default: off. */
   stun?: { port?: number } | false;
+  /** Require room tokens (signed JWTs, see `auth.ts`) to join (all rooms, or those `auth.protects` names). Default: off. */
+  auth?: RoomAuthOptions;
+  /**
+   * Browser origins allowed to connect (exact `scheme://host[:port]`, compared case-insensitively). A socket
+   * whose `Origin` header is not listed is refused (`origin-not-allowed`). Clients that send no `Origin`
+   * (Node peers) are allowed unless `requireOrigin` is set. Default: any origin.
+   */
+  allowedOrigins?: readonly string[];
+  /** Refuse sockets without an `Origin` header (default false). Only meaningful with `allowedOrigins`. */
+  requireOrigin?: boolean;
+  /**
+   * Per-connection message rate limit (token bucket): `burst` messages at once, refilled at `perSecond`.
+   * A socket above it is closed (`rate-limited`; its client reconnects with backoff). Default
+   * `{ perSecond: 500, burst: 2000 }`: a peer that every newcomer of a busy room connects to sends 3 to 5
+   * signals per newcomer, while a runaway or hostile client sends far more. `false` turns it off.
+   */
+  rateLimit?: { perSecond: number; burst: number } | false;
+  /** Messages buffered from a socket while its join is being verified (default 32); more closes it (`rate-limited`). */
+  maxPendingMessages?: number;
 }
 
 /** A room as the server sees it (a copy, for tests and inspection). */
@@ -94,6 +124,8 @@ export interface SignalingServer {
   readonly stunPort?: number;
   /** Identifies this server process; included in `welcome` and `view`. */
   readonly epoch: string;
+  /** Whether joins need room tokens (the `auth` option was given). */
+  readonly authenticated: boolean;
   /** A snapshot of all rooms, sorted by name, peers sorted by id. */
   rooms(): RoomSnapshot[];
   /** Closes every session (close code 1001), the listeners and the STUN socket. Idempotent. */
@@ -106,14 +138,28 @@ interface Room {
   readonly members: Map<string, Session>;
 }
 
+interface Member {
+  readonly room: Room;
+  peer: PeerInfo;
+  /** What the peer's token grants (undefined in unprotected rooms). */
+  readonly grant: RoomGrant | undefined;
+  /** The secret that lets this peer's next session with the same incarnation replace this one. */
+  readonly resume: string;
+}
+
 interface Session {
   readonly serial: number;
   readonly ws: WebSocket;
   readonly remote: string;
   missedPongs: number;
-  member: { readonly room: Room; peer: PeerInfo } | undefined;
+  member: Member | undefined;
   joinTimer: Timer | undefined;
   closing: boolean;
+  /** Messages that arrived while the join was being verified (replayed once it is decided). */
+  backlog: Array<readonly [RawData, boolean]> | undefined;
+  /** Token bucket of the rate limit. */
+  tokens: number;
+  refilledAt: number;
 }
 
 /** Starts a signaling server; resolves once it listens (and its STUN socket is bound, when enabled). */
@@ -124,12 +170,21 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
   const joinTimeoutMs = options.joinTimeoutMs ?? 10_000;
   const maxPeersPerRoom = options.maxPeersPerRoom ?? 256;
   const maxBufferedBytes = options.maxBufferedBytes ?? 4 * 1024 * 1024;
+  const maxPendingMessages = options.maxPendingMessages ?? 32;
   const clock = options.clock ?? systemClock;
   const logger = options.logger === false ? silentLogger : (options.logger ?? jsonLinesLogger());
-  const epoch = randomId(options.random ?? cryptoRandom, 16);
-  for (const [name, value] of Object.entries({ maxMessageBytes, pingIntervalMs, joinTimeoutMs, maxPeersPerRoom, maxBufferedBytes })) {
+  const random = options.random ?? cryptoRandom;
+  const epoch = randomId(random, 16);
+  for (const [name, value] of Object.entries({ maxMessageBytes, pingIntervalMs, joinTimeoutMs, maxPeersPerRoom, maxBufferedBytes, maxPendingMessages })) {
     if (!Number.isSafeInteger(value) || value <= 0) throw new RangeError(`${name} must be a positive integer`);
   }
+  const rateLimit = options.rateLimit === false ? undefined : (options.rateLimit ?? { perSecond: 500, burst: 2000 });
+  if (rateLimit !== undefined && !(rateLimit.perSecond > 0 && Number.isFinite(rateLimit.perSecond) && rateLimit.burst >= 1 && Number.isFinite(rateLimit.burst))) {
+    throw new RangeError('rateLimit needs perSecond > 0 and burst >= 1');
+  }
+  const allowedOrigins = options.allowedOrigins === undefined ? undefined : new Set(options.allowedOrigins.map(normalizeOrigin));
+  const requireOrigin = options.requireOrigin ?? false;
+  const auth: RoomAuthenticator | undefined = options.auth === undefined ? undefined : await createRoomAuthenticator(options.auth);
   const initialVersion = options.initialVersion ?? Date.now() * 1000;
   if (!Number.isSafeInteger(initialVersion) || initialVersion < 0 || initialVersion > Number.MAX_SAFE_INTEGER / 2) {
     throw new RangeError('initialVersion must be a non-negative safe integer');
@@ -195,32 +250,67 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
     log('warn', 'refused', { conn: session.serial, remote: session.remote, code, message });
     send(session, { type: 'error', code, message });
     session.closing = true;
+    session.backlog = undefined;
     session.joinTimer?.cancel();
     detach(session, code);
     session.ws.close(closeCode, code);
   };
 
   const onJoin = (session: Session, msg: JoinMessage): void => {
-    if (session.member !== undefined) return refuse(session, 'already-joined', 'this socket already joined a room');
+    if (session.member !== undefined || session.backlog !== undefined) return refuse(session, 'already-joined', 'this socket already joined a room');
     if (msg.protocol !== PROTOCOL_VERSION) {
       return refuse(session, 'unsupported-protocol', `protocol ${msg.protocol} is not supported (server speaks ${PROTOCOL_VERSION})`);
     }
+    if (auth === undefined || !auth.protects(msg.room)) return admit(session, msg, undefined);
+    // Verification is asynchronous: hold what the socket sends meanwhile, then decide and replay it.
+    session.backlog = [];
+    void auth.check(msg.token, { room: msg.room, peerId: msg.peer.id, capabilities: msg.peer.capabilities }).then(
+      (result) => {
+        const backlog = session.backlog;
+        session.backlog = undefined;
+        if (session.closing || shuttingDown) return;
+        if (!result.ok) {
+          log('warn', 'auth-refused', { conn: session.serial, room: msg.room, peer: msg.peer.id, reason: result.reason });
+          return refuse(session, result.reason, result.message);
+        }
+        admit(session, msg, result.grant);
+        for (const [data, isBinary] of backlog ?? []) onMessage(session, data, isBinary);
+      },
+      (err: unknown) => {
+        session.backlog = undefined;
+        log('error', 'auth-failed', { conn: session.serial, error: err instanceof Error ? err.message : String(err) });
+        refuse(session, 'token-invalid', 'the token could not be checked');
+      },
+    );
+  };
+
+  /** Puts the session in its room (the join passed every check but the membership rules, applied here). */
+  const admit = (session: Session, msg: JoinMessage, grant: RoomGrant | undefined): void => {
     const peer = msg.peer;
     let room = rooms.get(msg.room);
     const existing = room?.members.get(peer.id);
     if (room !== undefined && existing?.member !== undefined) {
-      const old = existing.member.peer;
-      if (peer.incarnation < old.incarnation) {
-        return refuse(session, 'stale-incarnation', `peer ${peer.id} is present with incarnation ${old.incarnation} > ${peer.incarnation}`);
+      const old = existing.member;
+      if (peer.incarnation < old.peer.incarnation) {
+        return refuse(session, 'stale-incarnation', `peer ${peer.id} is present with incarnation ${old.peer.incarnation} > ${peer.incarnation}`);
+      }
+      const resumed = peer.incarnation === old.peer.incarnation;
+      if (resumed && msg.resume !== old.resume) {
+        return refuse(
+          session,
+          'duplicate-peer',
+          `peer ${peer.id} (incarnation ${peer.incarnation}) is already connected to room ${room.name} from another connection; a new instance needs a higher incarnation`,
+        );
       }
       existing.member = undefined;
       refuse(existing, 'replaced', `replaced by a new session of peer ${peer.id} (incarnation ${peer.incarnation})`, CLOSE_REPLACED);
       room.members.set(peer.id, session);
-      session.member = { room, peer };
+      // A resumed session keeps its secret, so a reconnect racing this one still matches it.
+      session.member = { room, peer, grant, resume: resumed ? old.resume : newResume() };
       joined(session, room);
       log('info', 'peer-replaced', { conn: session.serial, old: existing.serial, room: room.name, peer: peer.id, incarnation: peer.incarnation });
       // An identical announcement changes nothing for the others: only the newcomer needs the view.
-      if (samePeer(old, peer)) send(session, viewOf(room));
+      if (samePeer(old.peer, peer)) send(session, viewOf(room));
       else changed(room);
       return;
     }
@@ -233,21 +323,43 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
       log('info', 'room-opened', { room: room.name });
     }
     room.members.set(peer.id, session);
-    session.member = { room, peer };
+    session.member = { room, peer, grant, resume: newResume() };
     joined(session, room);
     log('info', 'peer-joined', { conn: session.serial, room: room.name, peer: peer.id, incarnation: peer.incarnation, kind: peer.kind });
     changed(room);
   };
 
+  const newResume = (): string => randomId(random, 24);
+
+  /** Takes one message from the session's token bucket; false (and the socket closed) when it is empty. */
+  const withinRate = (session: Session): boolean => {
+    if (rateLimit === undefined) return true;
+    const now = clock.now();
+    session.tokens = Math.min(rateLimit.burst, session.tokens + ((now - session.refilledAt) * rateLimit.perSecond) / 1000);
+    session.refilledAt = now;
+    if (session.tokens >= 1) {
+      session.tokens -= 1;
+      return true;
+    }
+    refuse(session, 'rate-limited', `more than ${rateLimit.burst} messages at once or ${rateLimit.perSecond} per second`);
+    return false;
+  };
+
   const joined = (session: Session, room: Room): void => {
     session.joinTimer?.cancel();
     session.joinTimer = undefined;
-    send(session, { type: 'welcome', protocol: PROTOCOL_VERSION, epoch, room: room.name, peerId: session.member!.peer.id, pingIntervalMs });
+    const member = session.member!;
+    send(session, { type: 'welcome', protocol: PROTOCOL_VERSION, epoch, room: room.name, peerId: member.peer.id, pingIntervalMs, resume: member.resume });
   };
 
   const onMessage = (session: Session, data: RawData, isBinary: boolean): void => {
     session.missedPongs = 0;
     if (session.closing || shuttingDown) return;
+    if (session.backlog !== undefined) {
+      if (session.backlog.length >= maxPendingMessages) return refuse(session, 'rate-limited', `more than ${maxPendingMessages} messages before the join was decided`);
+      session.backlog.push([data, isBinary]);
+      return;
+    }
     if (isBinary) return refuse(session, 'not-text', 'binary frames are not supported');
     let msg: ClientMessage;
     try {
@@ -263,10 +375,15 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
       return refuse(session, 'not-joined', `"${msg.type}" before "join"`);
     }
     switch (msg.type) {
-      case 'capabilities':
+      case 'capabilities': {
+        const missing = notGranted(member.grant, msg.capabilities);
+        if (missing.length > 0) {
+          return refuse(session, 'capability-not-granted', `the token does not grant ${missing.map((c) => JSON.stringify(c)).join(', ')}`);
+        }
         member.peer = { ...member.peer, capabilities: msg.capabilities };
         log('info', 'capabilities', { conn: session.serial, room: member.room.name, peer: member.peer.id, capabilities: msg.capabilities });
         return changed(member.room);
+      }
       case 'signal': {
         const target = member.room.members.get(msg.to);
         if (target === undefined) {
@@ -307,14 +424,16 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
       member: undefined,
       joinTimer: undefined,
       closing: false,
+      backlog: undefined,
+      tokens: rateLimit?.burst ?? 0,
+      refilledAt: clock.now(),
     };
     if (shuttingDown) return void ws.close(1001, 'server-closing');
     sessions.add(session);
     log('debug', 'connected', { conn: session.serial, remote: session.remote });
-    session.joinTimer = clock.setTimeout(() => {
-      if (session.member === undefined) refuse(session, 'join-timeout', `no join within ${joinTimeoutMs} ms`);
-    }, joinTimeoutMs);
-    ws.on('message', (data, isBinary) => onMessage(session, data, isBinary));
+    ws.on('message', (data, isBinary) => {
+      if (!session.closing && withinRate(session)) onMessage(session, data, isBinary);
+    });
     ws.on('pong', () => {
       session.missedPongs = 0;
     });
@@ -325,10 +444,21 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
     ws.on('close', (code: number) => {
       sessions.delete(session);
       session.closing = true;
+      session.backlog = undefined;
       session.joinTimer?.cancel();
       log('debug', 'disconnected', { conn: session.serial, code });
       detach(session, `close ${code}`);
     });
+    if (allowedOrigins !== undefined) {
+      const origin = req.headers.origin;
+      if (origin === undefined ? requireOrigin : !allowedOrigins.has(normalizeOrigin(origin))) {
+        const shown = origin === undefined ? 'no Origin header' : `origin ${JSON.stringify(origin.slice(0, 200))}`;
+        return refuse(session, 'origin-not-allowed', `${shown} is not allowed to connect to this server`);
+      }
+    }
+    session.joinTimer = clock.setTimeout(() => {
+      if (session.member === undefined) refuse(session, 'join-timeout', `no join within ${joinTimeoutMs} ms`);
+    }, joinTimeoutMs);
   });
   wss.on('error', (err) => log('error', 'server-error', { error: err.message }));
   http.on('clientError', (err, socket) => {
@@ -420,6 +550,7 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
     host,
     port,
     epoch,
+    authenticated: auth !== undefined,
     rooms: () =>
       [...rooms.values()]
         .sort((a, b) => (a.name < b.name ? -1 : 1))
@@ -433,6 +564,11 @@ function rawText(data: RawData): string {
   if (Buffer.isBuffer(data)) return data.toString('utf8');
   if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
   return Buffer.from(data).toString('utf8');
+}
+
+/** `scheme://host[:port]` in lower case, without a trailing slash (how browsers send `Origin`). */
+function normalizeOrigin(origin: string): string {
+  return origin.trim().toLowerCase().replace(/\/+$/, '');
 }
 
 function samePeer(a: PeerInfo, b: PeerInfo): boolean {

@@ -58,7 +58,7 @@ export type { Transport, TransportHandlers, PeerDownReason, SendListener } from 
 export { WebRtcTransport, type WebRtcTransportOptions, type WebRtcTransportStats } from './transport/webrtc.js';
 export { createRtcEngine, type RtcEngine } from './transport/engines/types.js';
 export type { SignalingClient, SignalingHandlers, SignalingStatus } from './signaling/types.js';
-export { WebSocketSignaling, type WebSocketSignalingOptions } from './signaling/websocket.js';
+export { WebSocketSignaling, type WebSocketSignalingOptions, type SignalingToken } from './signaling/websocket.js';
 export {
   MemoryStateStore,
   IdbStateStore,

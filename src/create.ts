@@ -19,7 +19,8 @@ import { strategyByName, type StrategyName } from './placement/index.js';
 import type { PlacementStrategy } from './placement/types.js';
 import { cryptoRandom, randomId, type Random } from './random.js';
 import type { SignalingClient } from './signaling/types.js';
-import { WebSocketSignaling, type WebSocketConstructor } from './signaling/websocket.js';
+import { WebSocketSignaling, type SignalingToken, type WebSocketConstructor } from './signaling/websocket.js';
+import type { SignalingError } from './errors.js';
 import type { RtcEngine } from './transport/engines/types.js';
 import type { Transport } from './transport/types.js';
 import type { StateStore } from './persistence/types.js';
@@ -75,8 +76,17 @@ export interface MeshOptions {
   signalingUrl?: string;
   /** The room to join (default `'default'`). */
   room?: string;
-  /** Token for servers that authenticate joins. */
-  token?: string;
+  /**
+   * Room token for servers that authenticate joins (see `meshrtc-signaling token`): a string, or a function
+   * called before every (re)join that may fetch a fresh one. A refusal rejects `createMesh` with a typed error
+   * (`Unauthorized`, `Forbidden`).
+   */
+  token?: SignalingToken;
+  /**
+   * Reports signaling problems that reject no promise: a refusal after a reconnect (e.g. `Unauthorized` with
+   * reason `token-expired`, after which this peer stays out of the room), lost connections, refused signals.
+   */
+  onSignalingError?: (error: SignalingError) => void;
   /** STUN/TURN servers for real networks (default none: host candidates only). */
   iceServers?: RTCIceServer[];
   /** Node only: `'node-datachannel'` (default) or `'werift'`; or any {@link RtcEngine}. Ignored names in browsers. */
@@ -122,6 +132,7 @@ export async function createMeshWith(options: MeshOptions, runtime: Runtime): Pr
     clock,
     random,
     ...(options.token === undefined ? {} : { token: options.token }),
+    ...(options.onSignalingError === undefined ? {} : { onError: options.onSignalingError }),
   });
   const engine = typeof options.engine === 'object' ? options.engine : runtime.loadEngine(options.engine);
   const transport = new WebRtcTransport({

@@ -24,6 +24,9 @@ export type MeshErrorCode =
   | 'UnknownHandler'
   | 'HandlerFailed'
   | 'ActivationFailed'
+  // clustered functions and clustered HTTP
+  | 'UnknownFunction'
+  | 'PayloadTooLarge'
   // network
   | 'PeerUnavailable'
   | 'MessageTooLarge'
@@ -31,6 +34,9 @@ export type MeshErrorCode =
   | 'ProtocolError'
   | 'SignalingError'
   | 'ConnectionFailed'
+  // signaling authentication and authorisation
+  | 'Unauthorized'
+  | 'Forbidden'
   // durability (later layers)
   | 'StaleEpoch'
   | 'Conflict'
@@ -85,12 +91,16 @@ const classFor: Readonly<Record<MeshErrorCode, new (code: MeshErrorCode, message
   UnknownHandler: ActorError,
   HandlerFailed: ActorError,
   ActivationFailed: ActorError,
+  UnknownFunction: ActorError,
+  PayloadTooLarge: CallError,
   PeerUnavailable: TransportError,
   MessageTooLarge: TransportError,
   CodecError: TransportError,
   ProtocolError: TransportError,
   SignalingError: SignalingError,
   ConnectionFailed: TransportError,
+  Unauthorized: SignalingError,
+  Forbidden: SignalingError,
   StaleEpoch: PersistenceError,
   Conflict: PersistenceError,
   StorageFull: PersistenceError,

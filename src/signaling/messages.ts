@@ -40,6 +40,8 @@ export const MAX_ERROR_MESSAGE_LENGTH = 1024;
 export const MAX_ERROR_CODE_LENGTH = 64;
 /** Longest server epoch, in characters. */
 export const MAX_EPOCH_LENGTH = 64;
+/** Longest session `resume` secret, in characters (same alphabet as ids). */
+export const MAX_RESUME_LENGTH = 64;
 /** Most peers one `view` may list (the server's per-room cap is lower, see the server options). */
 export const MAX_VIEW_PEERS = 1024;
 /** Deepest nesting of any message, counting the message object itself as depth 1. */
@@ -76,6 +78,16 @@ export type SignalingReason =
   | 'room-full'
   | 'join-timeout'
   | 'server-closing'
+  | 'duplicate-peer'
+  | 'rate-limited'
+  // authentication and authorisation (the server closes the socket with 1008; clients stop reconnecting)
+  | 'token-missing'
+  | 'token-invalid'
+  | 'token-expired'
+  | 'room-mismatch'
+  | 'peer-mismatch'
+  | 'capability-not-granted'
+  | 'origin-not-allowed'
   // relaying (non-fatal: the socket stays open)
   | 'unknown-peer'
   // client side only
@@ -90,8 +102,14 @@ export interface JoinMessage {
   readonly protocol: number;
   readonly room: string;
   readonly peer: PeerInfo;
-  /** Opaque credential for a future authenticating server; ignored today. */
+  /** Room token (a signed JWT, see `signaling-server/auth.ts`) for servers that authenticate joins. */
   readonly token?: string;
+  /**
+   * The `resume` secret of this peer's previous session on this server (from its `welcome`): lets a reconnect
+   * with the same incarnation replace a session the server still believes alive. Without it, a second session
+   * of the same id and incarnation is refused (`duplicate-peer`).
+   */
+  readonly resume?: string;
 }
 
 /** `capabilities`: replace the announced capabilities (sorted, deduplicated); a new view follows. */
@@ -129,6 +147,8 @@ export interface WelcomeMessage {
   readonly peerId: string;
   /** How often the server pings; clients use it to pace their own heartbeat. */
   readonly pingIntervalMs: number;
+  /** Secret naming this peer's session on this server; sent back as `join.resume` when reconnecting. */
+  readonly resume?: string;
 }
 
 /**
@@ -183,6 +203,21 @@ export function signalingError(
     details: { reason, ...details },
     ...(cause === undefined ? {} : { cause }),
   });
+}
+
+/** Refusals because the join carried no valid credential: the error code is `Unauthorized`. */
+export const UNAUTHORIZED_REASONS: ReadonlySet<string> = new Set<SignalingReason>(['token-missing', 'token-invalid', 'token-expired']);
+
+/** Refusals because the credential or the connection does not allow what was asked: the error code is `Forbidden`. */
+export const FORBIDDEN_REASONS: ReadonlySet<string> = new Set<SignalingReason>(['room-mismatch', 'peer-mismatch', 'capability-not-granted', 'origin-not-allowed']);
+
+/**
+ * Creates the error for a refusal by the server: code `Unauthorized` for {@link UNAUTHORIZED_REASONS},
+ * `Forbidden` for {@link FORBIDDEN_REASONS}, `SignalingError` otherwise; `details.reason` is always `reason`.
+ */
+export function refusalError(reason: string, message: string, details: Readonly<Record<string, unknown>> = {}): SignalingError {
+  const code = UNAUTHORIZED_REASONS.has(reason) ? 'Unauthorized' : FORBIDDEN_REASONS.has(reason) ? 'Forbidden' : 'SignalingError';
+  return new SignalingError(code, message, { details: { reason, ...details } });
 }
 
 /** The `details.reason` of a signaling error, or undefined for anything else. */
@@ -348,8 +383,15 @@ export function parseClientMessage(text: string, options: ParseOptions = {}): Cl
       if (!isValidRoom(roomValue)) fail('invalid-field', `room must be 1..${MAX_ROOM_LENGTH} characters of [A-Za-z0-9._:-]`, 'room');
       const peer = validatePeerInfo(field(m, 'peer'));
       const token = field(m, 'token');
-      if (token === undefined) return { type, protocol, room: roomValue, peer };
-      return { type, protocol, room: roomValue, peer, token: boundedString(token, 0, MAX_TOKEN_LENGTH, 'token') };
+      const resume = field(m, 'resume');
+      return {
+        type,
+        protocol,
+        room: roomValue,
+        peer,
+        ...(token === undefined ? {} : { token: boundedString(token, 0, MAX_TOKEN_LENGTH, 'token') }),
+        ...(resume === undefined ? {} : { resume: idString(resume, MAX_RESUME_LENGTH, 'resume') }),
+      };
     }
     case 'capabilities':
       return { type, capabilities: validateCapabilities(field(m, 'capabilities')) };
@@ -376,7 +418,9 @@ export function parseServerMessage(text: string, options: ParseOptions = {}): Se
       const room = idString(field(m, 'room'), MAX_ROOM_LENGTH, 'room');
       const peerId = idString(field(m, 'peerId'), MAX_PEER_ID_LENGTH, 'peerId');
       const pingIntervalMs = safeInteger(field(m, 'pingIntervalMs'), 1, 'pingIntervalMs');
-      return { type, protocol, epoch, room, peerId, pingIntervalMs };
+      const resume = field(m, 'resume');
+      if (resume === undefined) return { type, protocol, epoch, room, peerId, pingIntervalMs };
+      return { type, protocol, epoch, room, peerId, pingIntervalMs, resume: idString(resume, MAX_RESUME_LENGTH, 'resume') };
     }
     case 'view': {
       const room = idString(field(m, 'room'), MAX_ROOM_LENGTH, 'room');

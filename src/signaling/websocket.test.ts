@@ -1,5 +1,7 @@
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket as WsWebSocket } from 'ws';
+import { mintRoomToken } from '../../signaling-server/auth.js';
 import { createSignalingServer, type SignalingServer, type SignalingServerOptions } from '../../signaling-server/server.js';
 import { SimulatedClock } from '../clock/simulated.js';
 import { SignalingError } from '../errors.js';
@@ -15,6 +17,7 @@ const domFits: WebSocketConstructor | undefined = typeof WebSocket === 'undefine
 void wsFits;
 void domFits;
 
+const secret = 'client-test-secret-of-32-bytes-or-more';
 const peer = (id: string, patch: Partial<PeerInfo> = {}): PeerInfo => ({ id, incarnation: 1, kind: 'browser', weight: 1, capabilities: [], ...patch });
 const ids = (v: ViewSnapshot | undefined): string[] => (v?.peers ?? []).map((p) => p.id);
 
@@ -61,6 +64,39 @@ function reasonOfRejection(promise: Promise<unknown>): Promise<string | undefine
       return reasonOf(err);
     },
   );
+}
+
+/** A TCP proxy to 127.0.0.1:`port` that can cut the client side of its connections and keep the upstream side. */
+async function tcpProxy(port: number): Promise<{ url: string; cutClientSides(): void; close(): Promise<void> }> {
+  const pairs: Array<[Socket, Socket]> = [];
+  const server = createServer((down) => {
+    const up = connect(port, '127.0.0.1');
+    down.pipe(up);
+    up.pipe(down);
+    down.on('error', () => {});
+    up.on('error', () => {});
+    pairs.push([down, up]);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address() as AddressInfo;
+  return {
+    url: `ws://127.0.0.1:${address.port}`,
+    cutClientSides() {
+      for (const [down, up] of pairs.splice(0)) {
+        down.unpipe(up);
+        up.unpipe(down);
+        up.pause(); // the upstream socket stays open and silent (it still answers TCP, not WebSocket pings)
+        down.destroy();
+      }
+    },
+    async close() {
+      for (const [down, up] of pairs.splice(0)) {
+        down.destroy();
+        up.destroy();
+      }
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -200,19 +236,132 @@ describe('WebSocketSignaling with the real server', () => {
     await until(() => probes[2]!.signals.some(([, d]) => d === 'after restart'), 'signal after restart');
   });
 
-  it('replaces a session the server still believes alive (same id and incarnation)', async () => {
-    const server = await start();
-    // The "old socket": the server still holds it when the same peer comes back.
-    const zombie = new WsWebSocket(server.url);
-    await new Promise((r) => zombie.once('open', r));
-    const zombieClosed = new Promise<number>((r) => zombie.once('close', (code) => r(code)));
-    zombie.send(JSON.stringify({ type: 'join', protocol: PROTOCOL_VERSION, room: 'room', peer: peer('x', { incarnation: 3 }) }));
-    await until(() => server.rooms().length === 1, 'zombie joined');
+  it('auth: a refused join rejects with Unauthorized or Forbidden and is never retried', async () => {
+    let connections = 0;
+    const server = await start({ auth: { secret }, logger: (r) => void (r.event === 'connected' && connections++) });
+    const cases: Array<[Partial<WebSocketSignalingOptions>, PeerInfo, string, string]> = [
+      [{}, peer('x'), 'Unauthorized', 'token-missing'],
+      [{ token: 'garbage' }, peer('x'), 'Unauthorized', 'token-invalid'],
+      [{ token: await mintRoomToken({ secret, room: 'room', peer: 'x', ttl: 60, now: Date.now() - 600_000 }) }, peer('x'), 'Unauthorized', 'token-expired'],
+      [{ token: await mintRoomToken({ secret, room: 'room', peer: 'y' }) }, peer('x'), 'Forbidden', 'peer-mismatch'],
+      [{ token: await mintRoomToken({ secret, room: 'room', peer: 'x', capabilities: ['chat'] }) }, peer('x', { capabilities: ['game'] }), 'Forbidden', 'capability-not-granted'],
+    ];
+    for (const [options, self, code, reason] of cases) {
+      const c = client(server.url, 'room', options);
+      const before = connections;
+      const err = await c.join(self).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err, reason).toBeInstanceOf(SignalingError);
+      expect([(err as SignalingError).code, reasonOf(err)]).toEqual([code, reason]);
+      if (reason === 'token-expired') expect((err as Error).message).toMatch(/expired at .*get a new one/);
+      expect(c.status).toBe('closed');
+      expect(c.lastError).toBe(err);
+      await new Promise((r) => setTimeout(r, 100)); // several backoff periods (20..200 ms)
+      expect(connections - before, `${reason}: connections`).toBe(1);
+    }
+    const ok = client(server.url, 'room', { token: await mintRoomToken({ secret, room: 'room', peer: 'x', capabilities: ['game'] }) });
+    await ok.join(peer('x', { capabilities: ['game'] }));
+    expect(ok.status).toBe('open');
+    // A capability the token does not grant, announced later: stopped for good, reported as Forbidden.
+    const errors: SignalingError[] = [];
+    const later = client(server.url, 'room', { token: await mintRoomToken({ secret, room: 'room', peer: 'z', capabilities: ['game'] }), onError: (e) => errors.push(e) });
+    await later.join(peer('z', { capabilities: ['game'] }));
+    later.updateCapabilities(['game', 'admin']);
+    await until(() => later.status === 'closed', 'stopped after the refused update');
+    expect(errors.map((e) => [e.code, reasonOf(e)])).toContainEqual(['Forbidden', 'capability-not-granted']);
+  });
 
-    const x = client(server.url);
-    await x.join(peer('x', { incarnation: 3 }));
-    expect(await zombieClosed).toBe(4000);
-    expect(x.status).toBe('open');
+  it('auth: a token provider is asked before every join; an expired token after a reconnect stops the client', async () => {
+    const first = await start({ auth: { secret }, pingIntervalMs: 200 });
+    const issued: string[] = [];
+    let expire = false;
+    const errors: SignalingError[] = [];
+    const c = client(first.url, 'room', {
+      onError: (e) => errors.push(e),
+      token: async () => {
+        const now = expire ? Date.now() - 3_600_000 : Date.now();
+        const t = await mintRoomToken({ secret, room: 'room', peer: 'p', ttl: 60, now });
+        issued.push(t);
+        return t;
+      },
+    });
+    await c.join(peer('p'));
+    expect(issued).toHaveLength(1);
+    await first.close();
+    await until(() => c.status === 'connecting', 'client noticed');
+    const second = await start({ auth: { secret }, port: first.port, pingIntervalMs: 200 });
+    await until(() => c.status === 'open', 'reconnected with a fresh token');
+    expect(issued.length).toBeGreaterThanOrEqual(2);
+    expect(second.rooms()[0]!.peers.map((p) => p.id)).toEqual(['p']);
+
+    expire = true;
+    await second.close();
+    const third = await start({ auth: { secret }, port: first.port, pingIntervalMs: 200 });
+    await until(() => c.status === 'closed', 'stopped: token expired');
+    const expired = errors.find((e) => reasonOf(e) === 'token-expired');
+    expect(expired?.code).toBe('Unauthorized');
+    const asked = issued.length;
+    await new Promise((r) => setTimeout(r, 400));
+    expect(issued.length).toBe(asked); // no reconnect loop
+    expect(third.rooms()).toEqual([]);
+  });
+
+  it('auth: a failing token provider is reported and retried with backoff', async () => {
+    const server = await start({ auth: { secret } });
+    let calls = 0;
+    const errors: SignalingError[] = [];
+    const c = client(server.url, 'room', {
+      onError: (e) => errors.push(e),
+      token: () => {
+        calls++;
+        if (calls < 3) throw new Error('token service unavailable');
+        return mintRoomToken({ secret, room: 'room', peer: 'q' });
+      },
+    });
+    await c.join(peer('q'));
+    expect(calls).toBe(3);
+    expect(errors.filter((e) => /token service unavailable/.test(e.message))).toHaveLength(2);
+  });
+
+  it('replaces a session the server still believes alive (same id and incarnation, with its resume secret)', async () => {
+    const server = await start();
+    // The client reaches the server through a proxy that can drop the client's side of every connection while
+    // the server's side stays open: the server then still believes the old session alive.
+    const proxy = await tcpProxy(server.port);
+    try {
+      const errors: SignalingError[] = [];
+      const x = client(proxy.url, 'room', { onError: (e) => errors.push(e) });
+      const probe = new Probe().attach(x);
+      await x.join(peer('x', { incarnation: 3 }));
+      const other = client(server.url);
+      const otherProbe = new Probe().attach(other);
+      await other.join(peer('other'));
+      await until(() => ids(probe.last).includes('other'), 'x sees other');
+      const version = otherProbe.last!.version;
+
+      proxy.cutClientSides();
+      await until(() => x.status === 'connecting', 'x noticed the drop');
+      await until(() => x.status === 'open', 'x reconnected');
+      // The old server-side socket was replaced, not refused as a duplicate; the others saw no change.
+      expect(errors.map(reasonOf)).not.toContain('duplicate-peer');
+      expect(server.rooms()[0]!.peers.map((p) => p.id)).toEqual(['other', 'x']);
+      expect(otherProbe.last!.version).toBe(version);
+
+      // Another connection claiming the same id and incarnation without the secret is refused for good.
+      const twin = client(server.url);
+      const refused = await twin.join(peer('x', { incarnation: 3 })).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(refused).toBeInstanceOf(SignalingError);
+      expect(reasonOf(refused)).toBe('duplicate-peer');
+      expect(twin.status).toBe('closed');
+      expect(x.status).toBe('open');
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('stops for good when replaced by a newer incarnation', async () => {

@@ -7,8 +7,17 @@
  * the injected {@link Clock} and {@link Random}) and re-announces the same peer: same id, same incarnation, current
  * capabilities. The incarnation is not bumped, because a new incarnation means "a new instance of this peer, its
  * state is gone" to the layers above; a dropped WebSocket is not that. The server therefore accepts an equal
- * incarnation and lets it replace a session it still believes alive (the old socket gets `replaced`). A client
- * that receives `replaced` or `stale-incarnation` stops for good (status `closed`): another instance owns the id.
+ * incarnation and lets it replace a session it still believes alive (the old socket gets `replaced`), provided
+ * the join carries the `resume` secret the server handed out in the session's `welcome` (another connection
+ * claiming the same id and incarnation without it is refused: `duplicate-peer`). A client that receives
+ * `replaced`, `stale-incarnation` or `duplicate-peer` stops for good (status `closed`): another instance owns
+ * the id.
+ *
+ * Authentication: the `token` option (a string, or a function called before every join, which can fetch a fresh
+ * token) goes in `join.token`. A refusal that reconnecting cannot fix stops the client for good and is reported
+ * as a typed error: code `Unauthorized` (`token-missing`, `token-invalid`, `token-expired` in
+ * `details.reason`) or `Forbidden` (`room-mismatch`, `peer-mismatch`, `capability-not-granted`,
+ * `origin-not-allowed`); `join()` rejects with it, or `onError` receives it after a reconnect.
  *
  * Version monotonicity: the server numbers views with one per-process counter and tags them with its `epoch`.
  * The reference server seeds that counter from the wall clock, so a restarted server normally continues above
@@ -32,7 +41,7 @@
  * which catches half-open connections that browsers would otherwise keep for minutes.
  */
 import { systemClock, type Clock, type Timer } from '../clock/clock.js';
-import { type SignalingError } from '../errors.js';
+import type { SignalingError } from '../errors.js';
 import type { PeerInfo, ViewSnapshot } from '../membership/types.js';
 import { cryptoRandom, type Random } from '../random.js';
 import {
@@ -42,6 +51,7 @@ import {
   isValidRoom,
   parseClientMessage,
   parseServerMessage,
+  refusalError,
   signalingError,
   validateCapabilities,
   validatePeerInfo,
@@ -66,6 +76,9 @@ export interface WebSocketLike {
 
 /** A `WebSocket` constructor (the global one, or `WebSocket` from the `ws` package). */
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+/** A room token, or a function giving one before every (re)join. */
+export type SignalingToken = string | (() => string | Promise<string>);
 
 /** Reconnect backoff: delay(n) = min(maxMs, initialMs * factor^n) * (1 - jitter * random). */
 export interface BackoffOptions {
@@ -98,8 +111,11 @@ export interface WebSocketSignalingOptions {
    * (default 10000 ms); covers connection attempts that neither open nor fail (black-holed networks).
    */
   connectTimeoutMs?: number;
-  /** Sent in `join` for servers that authenticate (ignored by the reference server). */
-  token?: string;
+  /**
+   * Room token sent in `join` for servers that authenticate joins: a string, or a function called before every
+   * (re)join (it may fetch a fresh token; a failure is reported and the connection retried with backoff).
+   */
+  token?: SignalingToken;
   /** Largest outgoing frame in bytes (default 65536, the server's default limit). */
   maxMessageBytes?: number;
   /**
@@ -119,8 +135,23 @@ const OPEN = 1;
 const CONNECTING = 0;
 /** Close code the client uses when it abandons a socket (protocol error, dead heartbeat). */
 const CLOSE_ABANDONED = 4001;
-/** Server error codes after which reconnecting would be wrong: another instance owns the id, or no common protocol. */
-const TERMINAL: ReadonlySet<string> = new Set<SignalingReason>(['replaced', 'stale-incarnation', 'unsupported-protocol']);
+/**
+ * Server error codes after which reconnecting would be wrong: another instance owns the id, no common protocol,
+ * or a credential the server refuses (reconnecting with it would be refused again).
+ */
+export const TERMINAL_REASONS: ReadonlySet<string> = new Set<SignalingReason>([
+  'replaced',
+  'stale-incarnation',
+  'duplicate-peer',
+  'unsupported-protocol',
+  'token-missing',
+  'token-invalid',
+  'token-expired',
+  'room-mismatch',
+  'peer-mismatch',
+  'capability-not-granted',
+  'origin-not-allowed',
+]);
 
 /** The reconnect delay before attempt `attempt` (0-based), see {@link BackoffOptions}. */
 export function backoffDelay(attempt: number, backoff: Required<BackoffOptions>, random: Random): number {
@@ -172,6 +203,10 @@ export class WebSocketSignaling implements SignalingClient {
   #heartbeat: Timer | undefined;
   #unanswered = 0;
   #pendingJoin: { resolve: () => void; reject: (err: Error) => void } | undefined;
+  /** The `resume` secret of the current session on the current server (sent back when reconnecting). */
+  #resume: string | undefined;
+  /** The last error reported or thrown (for inspection after a terminal refusal). */
+  #lastError: SignalingError | undefined;
 
   #epoch: string | undefined;
   #offset = 0;
@@ -223,6 +258,11 @@ export class WebSocketSignaling implements SignalingClient {
     return this.#status;
   }
 
+  /** The last error this client reported or rejected with (e.g. why it stopped: `Unauthorized`, `Forbidden`). */
+  get lastError(): SignalingError | undefined {
+    return this.#lastError;
+  }
+
   /** The epoch of the server that sent the last view (changes when the server restarts). */
   get serverEpoch(): string | undefined {
     return this.#epoch;
@@ -253,6 +293,7 @@ export class WebSocketSignaling implements SignalingClient {
     this.#self = peer;
     this.#session++;
     this.#attempt = 0;
+    this.#resume = undefined;
     const done = new Promise<void>((resolve, reject) => {
       this.#pendingJoin = { resolve, reject };
     });
@@ -343,14 +384,19 @@ export class WebSocketSignaling implements SignalingClient {
       }
     }, this.#connectTimeoutMs);
     ws.addEventListener('open', () => {
-      const self = this.#self;
-      if (ws !== this.#ws || self === undefined) return;
-      const join: ClientMessage =
-        this.#options.token === undefined
-          ? { type: 'join', protocol: PROTOCOL_VERSION, room: this.#room, peer: self }
-          : { type: 'join', protocol: PROTOCOL_VERSION, room: this.#room, peer: self, token: this.#options.token };
-      this.#announced = self.capabilities;
-      ws.send(encodeMessage(join));
+      if (ws !== this.#ws || this.#self === undefined) return;
+      const token = this.#options.token;
+      if (typeof token !== 'function') return this.#sendJoin(ws, token);
+      let pending: string | Promise<string>;
+      try {
+        pending = token();
+      } catch (err) {
+        return this.#tokenFailed(ws, err);
+      }
+      void Promise.resolve(pending).then(
+        (value) => this.#sendJoin(ws, value),
+        (err: unknown) => this.#tokenFailed(ws, err),
+      );
     });
     ws.addEventListener('message', (event) => {
       if (ws === this.#ws) this.#onMessage(event.data);
@@ -361,6 +407,28 @@ export class WebSocketSignaling implements SignalingClient {
     ws.addEventListener('error', () => {
       // A close event always follows; it drives reconnection.
     });
+  }
+
+  #sendJoin(ws: WebSocketLike, token: string | undefined): void {
+    const self = this.#self;
+    if (ws !== this.#ws || self === undefined || ws.readyState !== OPEN) return;
+    if (token !== undefined && typeof token !== 'string') return this.#tokenFailed(ws, new TypeError('the token provider returned a non-string'));
+    const join: ClientMessage = {
+      type: 'join',
+      protocol: PROTOCOL_VERSION,
+      room: this.#room,
+      peer: self,
+      ...(token === undefined ? {} : { token }),
+      ...(this.#resume === undefined ? {} : { resume: this.#resume }),
+    };
+    this.#announced = self.capabilities;
+    ws.send(encodeMessage(join));
+  }
+
+  #tokenFailed(ws: WebSocketLike, err: unknown): void {
+    if (ws !== this.#ws) return;
+    const message = err instanceof Error ? err.message : String(err);
+    this.#abandon(signalingError('token-missing', `the token provider failed: ${message}`, {}, err));
   }
 
   #onMessage(data: unknown): void {
@@ -377,6 +445,7 @@ export class WebSocketSignaling implements SignalingClient {
         if (msg.room !== this.#room || msg.peerId !== this.#self?.id) {
           return this.#abandon(signalingError('invalid-field', `welcome for ${msg.peerId} in ${msg.room}, expected ${this.#self?.id} in ${this.#room}`));
         }
+        if (msg.resume !== undefined) this.#resume = msg.resume;
         this.#startHeartbeat(msg.pingIntervalMs);
         return;
       case 'view':
@@ -464,10 +533,10 @@ export class WebSocketSignaling implements SignalingClient {
   #onServerError(msg: ErrorMessage): void {
     const details: Record<string, unknown> = { serverCode: msg.code, url: this.#url, room: this.#room };
     if (msg.peer !== undefined) details['peer'] = msg.peer;
-    const err = signalingError(msg.code as SignalingReason, `signaling server: ${msg.message}`, details);
+    const err = refusalError(msg.code, `signaling server: ${msg.message}`, details);
     if (msg.code === 'unknown-peer') return this.#report(err);
     // Refused before the first acceptance, or by a rule that reconnecting cannot fix: give up.
-    if (TERMINAL.has(msg.code) || this.#pendingJoin !== undefined) return this.#stop(err);
+    if (TERMINAL_REASONS.has(msg.code) || this.#pendingJoin !== undefined) return this.#stop(err);
     // Anything else: the server closes this socket, and the close event reconnects.
     this.#report(err);
   }
@@ -535,6 +604,8 @@ export class WebSocketSignaling implements SignalingClient {
     this.#ws = undefined;
     this.#accepted = false;
     this.#pendingJoin = undefined;
+    this.#resume = undefined;
+    if (err.details['reason'] !== 'left') this.#lastError = err;
     for (const timer of [this.#reconnectTimer, this.#joinTimer, this.#connectTimer, this.#heartbeat]) timer?.cancel();
     this.#reconnectTimer = this.#joinTimer = this.#connectTimer = this.#heartbeat = undefined;
     this.#endGrace();
@@ -560,6 +631,7 @@ export class WebSocketSignaling implements SignalingClient {
   }
 
   #report(err: SignalingError): void {
+    this.#lastError = err;
     try {
       this.#options.onError?.(err);
     } catch {

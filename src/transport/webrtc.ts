@@ -350,13 +350,19 @@ export class WebRtcTransport implements Transport {
     else if (link.state === 'idle') this.#startAttempt(link);
   }
 
-  /** Drops the link to `peerId`: waiting sends reject with `PeerUnavailable`; `onPeerDown(peer, 'local-close')` fires if it was up. */
+  /**
+   * Drops the link to `peerId` and forgets it: waiting sends reject with `PeerUnavailable`; `onPeerDown(peer,
+   * 'local-close')` fires if it was up.
+   */
   disconnect(peerId: string): void {
     const link = this.#links.get(peerId);
     if (link === undefined) return;
     const err = meshError('PeerUnavailable', `link to ${peerId} was disconnected locally`, { details: { peerId } });
     if (link.state === 'open') this.#linkDown(link, 'local-close', err);
     else this.#abandon(link, err);
+    // Forget the link (a returning peer gets a fresh one), unless a send from onPeerDown already reused it:
+    // otherwise every peer that ever came and went would stay in the map.
+    if (this.#links.get(peerId) === link && link.state === 'idle' && link.session === undefined && link.encoder.isEmpty) this.#links.delete(peerId);
   }
 
   /** Closes every link (peers see `onPeerDown(..., 'closed')`), rejects waiting sends with `Closed`, refuses further sends. */
