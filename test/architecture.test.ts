@@ -31,6 +31,7 @@ const allowed: Record<string, readonly string[]> = {
   replication: ['errors', 'clock', 'random', 'codec', 'membership', 'monitoring', 'placement', 'transport', 'persistence', 'actors'],
   identity: ['errors', 'random'],
   dashboard: ['actors', 'monitoring'],
+  http: ['errors', 'clock', 'random', 'actors'],
   testing: ['*'],
   edge: ['*'],
   errors: [],

@@ -40,7 +40,6 @@ import {
 } from './host.js';
 import {
   asFetchReply,
-  asFrame,
   asSubscribeReply,
   Kind,
   type CallFrame,
@@ -53,8 +52,11 @@ import {
   type SubscribeFrame,
   type SubscribeReply,
 } from './protocol.js';
+import { ReplayWindow } from './replay.js';
+import { decodeFrame, encodeFrame } from './wire.js';
 import { Subscriptions, type SubscribeOptions } from './subscriptions.js';
 import { RoomStats } from './room-stats.js';
+import { CLUSTERED_TYPE, ClusteredRegistry, unknownFunction, type ClusteredFn, type ClusteredFunction, type ClusteredOptions } from './clustered.js';
 import { parseStateKey, stateKey } from '../persistence/keys.js';
 import type { StateRecord } from '../persistence/types.js';
 
@@ -298,6 +300,8 @@ export class Mesh implements MeshCaller {
   readonly #viewWaiters = new Set<{ version: number; resolve: () => void }>();
   #callsServed = 0;
   #framesDropped = 0;
+  /** Request ids of calls recently served per peer: a replayed call frame is dropped, not run twice. */
+  readonly #replays = new ReplayWindow();
   readonly #limits: SubscriptionLimits;
   readonly #subs: Subscriptions;
   /** Where the event streams of actors ended, by state key, with the record they belong to. */
@@ -306,6 +310,8 @@ export class Mesh implements MeshCaller {
   /** The window of `peerStats()`. */
   #statsWindow: StatsWindow;
   readonly #room: RoomStats;
+  /** Clustered functions served by and called from this peer (created on first use). */
+  #clustered: ClusteredRegistry | undefined;
 
   private constructor(parts: MeshParts) {
     this.#parts = parts;
@@ -493,6 +499,36 @@ export class Mesh implements MeshCaller {
     this.#castRouted(request.capability, request.type, request.id, request.payload.op, request.payload.arg, 0);
   }
 
+  /**
+   * Registers a clustered function on this peer and returns a function with the same arguments that runs it
+   * somewhere in the room: on a peer serving `options.capability` that registered `name` too (every peer runs
+   * the same registration; the capable ones serve it). With `options.key`, on the owner of the key's shard;
+   * without, on the least loaded capable peer. A call whose executor is lost is retried on another peer with the
+   * same idempotency key within its deadline. See `src/actors/clustered.ts`.
+   */
+  clustered<A extends unknown[], R>(name: string, fn: ClusteredFn<A, R>, options: ClusteredOptions<A>): ClusteredFunction<A, R> {
+    return this._clusteredRegistry().register(name, fn, options);
+  }
+
+  /** @internal The clustered-function registry of this peer (created on first use). */
+  _clusteredRegistry(): ClusteredRegistry {
+    this.#clustered ??= new ClusteredRegistry({
+      peerId: this.peerId,
+      clock: this.#clock,
+      random: this.#parts.random,
+      caller: this,
+      defaultTimeoutMs: this.#parts.defaultTimeoutMs,
+      maxAttempts: this.#parts.maxAttempts,
+      view: () => this.table.version,
+      peersFor: (capability) => this.table.peersFor(capability).map((p) => p.id),
+      preferenceList: (capability, id, count) => this.preferenceList(capability, id, count),
+      callPeer: (peer, request, key, deadline, signal) => this.#callRemote(peer, request, key, deadline, signal),
+      waitForView: (version, maxMs) => this.waitForView(version, maxMs),
+      closed: () => this.#closed,
+    });
+    return this.#clustered;
+  }
+
   /** A typed handle on the actor `def` with id `id` under `capability`. */
   ref<S, H extends Handlers<S>>(def: ActorDefinition<S, H>, at: { capability: string; id: string }): ActorRef<H> {
     const address: ActorAddress = { capability: at.capability, type: def.type, id: at.id };
@@ -621,6 +657,7 @@ export class Mesh implements MeshCaller {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#clustered?.close();
     this.#subs.close(true);
     this.#room.stop(true);
     // Leave first, so the others route to this peer's successors; then hand over: drain every actor (its
@@ -640,6 +677,7 @@ export class Mesh implements MeshCaller {
   async _crash(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#clustered?.close();
     this.#subs.close(false);
     this.#room.stop(false);
     this.#host.abandon();
@@ -663,7 +701,7 @@ export class Mesh implements MeshCaller {
     const frame: CallFrame = [Kind.Call, rid, request.capability, request.type, request.id, payload.op, payload.arg ?? null, this.table.version, '', ttl];
     let bytes: Uint8Array;
     try {
-      bytes = this.#codec.encode(frame);
+      bytes = encodeFrame(frame, this.#codec);
     } catch (error) {
       return Promise.reject(error as Error);
     }
@@ -832,7 +870,7 @@ export class Mesh implements MeshCaller {
     if (transport === undefined) return Promise.reject(meshError('PeerUnavailable', `no transport to reach ${peer}`));
     let bytes: Uint8Array;
     try {
-      bytes = this.#codec.encode(frame);
+      bytes = encodeFrame(frame, this.#codec);
     } catch (error) {
       return Promise.reject(error as Error);
     }
@@ -867,7 +905,7 @@ export class Mesh implements MeshCaller {
     if (transport === undefined) return fail(meshError('PeerUnavailable', `no transport to reach ${peer}`));
     let bytes: Uint8Array;
     try {
-      bytes = this.#codec.encode(frame);
+      bytes = encodeFrame(frame, this.#codec);
     } catch (error) {
       return fail(asMeshError(error, 'CodecError', this.peerId));
     }
@@ -927,7 +965,7 @@ export class Mesh implements MeshCaller {
     const frame: CastFrame = [Kind.Cast, capability, type, id, op, arg ?? null, this.table.version, hops];
     let bytes: Uint8Array;
     try {
-      bytes = this.#codec.encode(frame);
+      bytes = encodeFrame(frame, this.#codec);
     } catch (error) {
       throw error;
     }
@@ -968,7 +1006,7 @@ export class Mesh implements MeshCaller {
   #onFrame(from: string, bytes: Uint8Array): void {
     let frame: Frame;
     try {
-      frame = asFrame(this.#codec.decode(bytes));
+      frame = decodeFrame(bytes, this.#codec);
     } catch (error) {
       this.#dropped(from, error instanceof Error ? error.message : String(error));
       return;
@@ -1034,6 +1072,14 @@ export class Mesh implements MeshCaller {
 
   #serveCall(from: string, f: CallFrame): void {
     const [, rid, capability, type, id, op, arg, , key, ttl] = f;
+    if (!this.#replays.admit(from, rid)) {
+      this.#dropped(from, `replayed request id ${rid}`);
+      return;
+    }
+    if (type === CLUSTERED_TYPE) {
+      this.#serveClustered(from, rid, capability, id, op, arg, key, ttl);
+      return;
+    }
     if (this.#closed || !this.#owns(capability, id)) {
       const where = fmt({ capability, type, id });
       this.#serve.failed(from, rid, meshError('NotOwner', `peer ${this.peerId} does not own ${where} in view ${this.table.version}`, { details: { view: this.table.version } }));
@@ -1045,6 +1091,19 @@ export class Mesh implements MeshCaller {
     } catch (error) {
       env.reject(asMeshError(error, 'HandlerFailed', this.peerId));
     }
+  }
+
+  /** A clustered-function request (see `clustered.ts`): served by the registry, not an actor mailbox. */
+  #serveClustered(from: string, rid: number, capability: string, name: string, op: string, arg: unknown, key: string, ttl: number): void {
+    const registry = this.#clustered;
+    if (registry === undefined) {
+      this.#serve.failed(from, rid, unknownFunction(this.peerId, name, capability));
+      return;
+    }
+    registry.serve(from, capability, name, op, arg, key === '' ? undefined : key, this.#clock.now() + ttl).then(
+      (reply) => this.#serve.replied(from, rid, reply),
+      (error: unknown) => this.#serve.failed(from, rid, asMeshError(error, 'HandlerFailed', this.peerId)),
+    );
   }
 
   // ---------------------------------------------------------------- replication
@@ -1253,7 +1312,7 @@ export class Mesh implements MeshCaller {
         const transport = this.#parts.transport;
         if (transport === undefined) return undefined;
         const frame: EventFrame = [Kind.Event, subId, seq, event ?? null];
-        return transport.send(peer, this.#codec.encode(frame));
+        return transport.send(peer, encodeFrame(frame, this.#codec));
       },
       end: (peer, subId, lastSeq, reason) => {
         if (peer === this.peerId) this.#subs.onEnd(peer, subId, lastSeq, reason);
@@ -1269,7 +1328,7 @@ export class Mesh implements MeshCaller {
     if (transport === undefined || to === this.peerId) return;
     let bytes: Uint8Array;
     try {
-      bytes = this.#codec.encode(frame);
+      bytes = encodeFrame(frame, this.#codec);
     } catch {
       return;
     }
@@ -1282,9 +1341,9 @@ export class Mesh implements MeshCaller {
     if (transport === undefined) return;
     let bytes: Uint8Array;
     try {
-      bytes = this.#codec.encode(frame);
+      bytes = encodeFrame(frame, this.#codec);
     } catch (error) {
-      bytes = this.#codec.encode([Kind.Error, frame[1] as number, errorToWire(asMeshError(error, 'CodecError', this.peerId)), this.table.version]);
+      bytes = encodeFrame([Kind.Error, frame[1] as number, errorToWire(asMeshError(error, 'CodecError', this.peerId)), this.table.version], this.#codec);
     }
     // A failure means the caller is gone; its own timeout or peer-down handling settles the call.
     if (transport.post !== undefined) transport.post(to, bytes);
@@ -1368,6 +1427,7 @@ export class Mesh implements MeshCaller {
 
   #onPeerDown(peerId: string): void {
     this.#failPendingTo(peerId, 'connection lost');
+    this.#replays.forget(peerId);
     this.#host.dropSubscriber(peerId);
     this.#subs.onPeerDown(peerId);
     // Its watch lease goes; a live watcher renews it.
