@@ -4,24 +4,29 @@
  * beside two raw RTCDataChannel baselines between the same two pages, measured in the same run: one 100-byte
  * message per round trip, and hand-batched echo (every message queued in one tick packed into one data-channel
  * message: the practical limit of a data channel). The actor is in-memory (`durability: 'memory'`): this measures
- * the call path, not IndexedDB or LMDB commits. Medians of `--runs` runs (default 3), each `--seconds` long.
+ * the call path, not IndexedDB or LMDB commits. A warm-up, then `--runs` runs (default 5), each `--seconds` long
+ * (default 2) per cell, interleaved; medians with min-max.
  *
- * Flags: `--runs N`, `--seconds S`, `--json` (also written to bench/results/browser.json).
+ * Flags: `--runs N`, `--seconds S`, `--size small` (a short run for the smoke test), `--json`, `--out FILE`,
+ * `--profile DIR` (a Chromium CPU profile of both pages during one extra 256-in-flight page->page run, written as
+ * .cpuprofile files; `tsx bench/profile.ts DIR/*` lists the hot functions).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Page } from 'playwright-core';
 import { startCluster, type ClusterPeer, type PagePeer } from '../src/testing/cluster.js';
 import { ensureLoopbackNamespace } from '../src/testing/netns.js';
-import { figure, fmt, machine, median, printTable, type Figure } from './stats.js';
+import { benchFlags, emit, figure, fmt, machine, progress, row, type BenchRow, type Figure } from './stats.js';
 
 await ensureLoopbackNamespace(fileURLToPath(import.meta.url));
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, seconds: { type: 'string', default: '3' }, json: { type: 'boolean', default: false } } });
-const RUNS = Number(values.runs);
-const MS = Number(values.seconds) * 1000;
-const IN_FLIGHT = [1, 32, 256] as const;
+const flags = benchFlags();
+const { values } = parseArgs({ options: { seconds: { type: 'string' }, profile: { type: 'string' } }, strict: false });
+const RUNS = flags.runs;
+const MS = Number(typeof values.seconds === 'string' ? values.seconds : flags.small ? 0.5 : 2) * 1000;
+const IN_FLIGHT: readonly number[] = flags.small ? [1, 32] : [1, 32, 256];
 
 const actors = fileURLToPath(new URL('../e2e/fixtures/actors.ts', import.meta.url));
 
@@ -158,9 +163,32 @@ async function rawCell(a: Page, inFlight: number, batched: boolean): Promise<Cel
   );
 }
 
+/** Records a Chromium CPU profile of `pages` while `work` runs; writes `<dir>/<name>-<i>.cpuprofile`. */
+async function profilePages(pages: readonly PagePeer[], dir: string, name: string, work: () => Promise<unknown>): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  const sessions = await Promise.all(pages.map((p) => p.context.newCDPSession(p.page)));
+  for (const s of sessions) {
+    await s.send('Profiler.enable');
+    await s.send('Profiler.setSamplingInterval', { interval: 100 });
+    await s.send('Profiler.start');
+  }
+  await work();
+  const files: string[] = [];
+  for (const [i, s] of sessions.entries()) {
+    const { profile } = (await s.send('Profiler.stop')) as { profile: unknown };
+    const file = join(dir, `${name}-${i === 0 ? 'caller' : 'target'}.cpuprofile`);
+    await writeFile(file, JSON.stringify(profile));
+    files.push(file);
+    await s.detach();
+  }
+  return files;
+}
+
+const started = performance.now();
 const cluster = await startCluster({
   actors,
-  pages: [{ capabilities: ['chat'] }, { capabilities: ['game'] }],
+  // The harness's event recorder is off: it costs per call and is not part of the mesh.
+  pages: [{ capabilities: ['chat'], recordEvents: false }, { capabilities: ['game'], recordEvents: false }],
   edges: [{ capabilities: ['game'] }],
 });
 try {
@@ -173,53 +201,100 @@ try {
   type Key = string;
   const runs = new Map<Key, Cell[]>();
   const push = (k: Key, c: Cell): void => void (runs.get(k) ?? runs.set(k, []).get(k)!).push(c);
-  // Warm up every path once (activations, connections, JIT).
-  await meshCell(caller, toPage, 32);
-  await meshCell(caller, toEdge, 32);
-  for (let run = 0; run < RUNS; run++) {
+  // Warm up every path and cell once (activations, connections, JIT), then the measured runs, interleaved.
+  for (let run = -1; run < RUNS; run++) {
     for (const n of IN_FLIGHT) {
-      push(`mesh page->page ${n}`, await meshCell(caller, toPage, n));
-      push(`mesh page->edge ${n}`, await meshCell(caller, toEdge, n));
-      push(`raw 1:1 page->page ${n}`, await rawCell(caller.page, n, false));
-      push(`raw batched page->page ${n}`, await rawCell(caller.page, n, true));
+      const cells: Array<[Key, Cell]> = [
+        [`mesh page->page ${n}`, await meshCell(caller, toPage, n)],
+        [`mesh page->edge ${n}`, await meshCell(caller, toEdge, n)],
+        [`raw 1:1 page->page ${n}`, await rawCell(caller.page, n, false)],
+        [`raw batched page->page ${n}`, await rawCell(caller.page, n, true)],
+      ];
+      if (run >= 0) for (const [k, c] of cells) push(k, c);
     }
-    process.stderr.write(`run ${run + 1}/${RUNS} done\n`);
+    progress('browser', run < 0 ? 'warm-up done' : `run ${run + 1}/${RUNS} done`);
   }
+  const profileDir = typeof values.profile === 'string' ? values.profile : undefined;
+  const profiles = profileDir === undefined ? [] : await profilePages([caller, target], profileDir, 'mesh-page-page-256', () => meshCell(caller, toPage, 256));
 
   const fig = (k: Key, f: (c: Cell) => number): Figure => figure(runs.get(k)!.map(f));
-  const rows: string[][] = [];
-  const result: Record<string, unknown> = { machine: machine(), chromium: cluster.browser.version(), runs: RUNS, secondsPerRun: MS / 1000, cells: {} };
-  const cells = result['cells'] as Record<string, unknown>;
+  const rows: BenchRow[] = [];
+  const cells: Record<string, unknown> = {};
   for (const n of IN_FLIGHT) {
     const raw1 = fig(`raw 1:1 page->page ${n}`, (c) => c.callsPerSec);
     const rawB = fig(`raw batched page->page ${n}`, (c) => c.callsPerSec);
     for (const path of ['page->page', 'page->edge'] as const) {
       const k = `mesh ${path} ${n}`;
       const cps = fig(k, (c) => c.callsPerSec);
-      const p50 = median(runs.get(k)!.map((c) => c.p50));
-      const p99 = median(runs.get(k)!.map((c) => c.p99));
-      rows.push([`mesh ${path}`, String(n), fmt(cps.median), `${fmt(cps.min)}-${fmt(cps.max)}`, fmt(p50, 2), fmt(p99, 2), `${fmt(cps.median / raw1.median, 2)}x`, `${fmt(cps.median / rawB.median, 2)}x`]);
+      const p50 = fig(k, (c) => c.p50);
+      const p99 = fig(k, (c) => c.p99);
       cells[k] = { callsPerSec: cps, p50Ms: p50, p99Ms: p99, vsRawOnePerCall: cps.median / raw1.median, vsRawBatched: cps.median / rawB.median };
+      const at256 = n === 256 && path === 'page->page';
+      const vsOne = cps.median / raw1.median;
+      const vsBatched = cps.median / rawB.median;
+      const name = `calls/s, Chromium ${path}, ${n} in flight`;
+      rows.push(
+        row({
+          id: `browser.${path}.${n}.vs-raw1`,
+          name,
+          kind: 'throughput',
+          unit: 'calls/s',
+          better: 'higher',
+          value: cps,
+          baseline: { name: 'raw RTCDataChannel page<->page, 1 message per round trip', value: raw1 },
+          ...(at256 ? { headline: true, targets: [{ text: '>= 15,000 calls/s', met: cps.median >= 15_000 }, { text: '>= 3x raw 1:1', met: vsOne >= 3 }] } : {}),
+        }),
+        row({
+          id: `browser.${path}.${n}.vs-batched`,
+          name,
+          kind: 'throughput',
+          unit: 'calls/s',
+          better: 'higher',
+          value: cps,
+          baseline: { name: 'raw RTCDataChannel page<->page, hand-batched echo', value: rawB },
+          ...(at256 ? { targets: [{ text: '>= 0.5x raw batched', met: vsBatched >= 0.5 }] } : {}),
+        }),
+      );
+      if (path === 'page->page' && (n === 1 || n === 256)) {
+        const rawKey = n === 1 ? `raw 1:1 page->page ${n}` : `raw batched page->page ${n}`;
+        for (const [q, f] of [['p50', p50], ['p99', p99]] as const) {
+          rows.push(
+            row({
+              id: `browser.${path}.${n}.${q}`,
+              name: `${q} latency, Chromium ${path}, ${n} in flight`,
+              kind: 'latency',
+              unit: 'ms',
+              better: 'lower',
+              value: f,
+              baseline: { name: n === 1 ? 'raw 1:1 round trip' : 'raw batched round trip', value: fig(rawKey, (c) => (q === 'p50' ? c.p50 : c.p99)) },
+            }),
+          );
+        }
+      }
     }
     for (const [name, f] of [['raw 1:1 page->page', raw1], ['raw batched page->page', rawB]] as const) {
       const k = `${name} ${n}`;
-      rows.push([name, String(n), fmt(f.median), `${fmt(f.min)}-${fmt(f.max)}`, fmt(median(runs.get(k)!.map((c) => c.p50)), 2), fmt(median(runs.get(k)!.map((c) => c.p99)), 2), '', '']);
-      cells[k] = { callsPerSec: f, p50Ms: median(runs.get(k)!.map((c) => c.p50)), p99Ms: median(runs.get(k)!.map((c) => c.p99)) };
+      cells[k] = { callsPerSec: f, p50Ms: fig(k, (c) => c.p50), p99Ms: fig(k, (c) => c.p99) };
     }
   }
-  if (values.json) console.log(JSON.stringify(result, null, 2));
-  else {
-    console.log(`\nbench:browser: Chromium ${cluster.browser.version()}, ${RUNS} runs x ${MS / 1000} s, 100-byte payloads, medians (range)\n`);
-    printTable(['path', 'in flight', 'calls/s', 'range', 'p50 ms', 'p99 ms', 'vs raw 1:1', 'vs raw batched'], rows);
-    const c = cells['mesh page->page 256'] as { callsPerSec: Figure; vsRawOnePerCall: number; vsRawBatched: number };
-    console.log(
-      `\ntargets at 256 in flight, page->page: >= 15,000 calls/s (${fmt(c.callsPerSec.median)}: ${c.callsPerSec.median >= 15_000 ? 'met' : 'MISSED'}), ` +
-        `>= 0.5x batched (${fmt(c.vsRawBatched, 2)}x: ${c.vsRawBatched >= 0.5 ? 'met' : 'MISSED'}), ` +
-        `>= 3x one-per-call (${fmt(c.vsRawOnePerCall, 2)}x: ${c.vsRawOnePerCall >= 3 ? 'met' : 'MISSED'})`,
-    );
-  }
-  await mkdir(fileURLToPath(new URL('./results/', import.meta.url)), { recursive: true });
-  await writeFile(fileURLToPath(new URL('./results/browser.json', import.meta.url)), JSON.stringify(result, null, 2));
+  const m = machine();
+  m.chromium = cluster.browser.version();
+  emit(
+    {
+      suite: 'browser',
+      size: flags.small ? 'small' : 'full',
+      machine: m,
+      runs: RUNS,
+      seconds: (performance.now() - started) / 1000,
+      method:
+        `Two Chromium pages (and a page calling a Node edge peer) on 127.0.0.1 in a loopback-only namespace, an in-memory echo actor, 100-byte payloads, ` +
+        `${IN_FLIGHT.join(', ')} calls in flight; a warm-up, then ${RUNS} runs of ${MS / 1000} s per cell, the cells interleaved. Baselines in the same run between ` +
+        'the same two pages: a raw negotiated RTCDataChannel echoing one message per round trip (raw 1:1), and a hand-batched echo packing one tick\'s messages into one message.',
+      rows,
+      details: { secondsPerRun: MS / 1000, cells, ...(profiles.length > 0 ? { profiles } : {}) },
+    },
+    flags,
+  );
 } finally {
   await cluster.close();
 }

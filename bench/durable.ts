@@ -1,26 +1,21 @@
 /**
  * bench:durable — a persisted counter, 256 calls in flight: `replicated` (LMDB commit, then mirrored over WebRTC
  * to the standby peer's LMDB before the reply), `local` (LMDB, an fdatasync per commit, writes of one tick in one
- * commit) and `memory`, measured in the same run; then failover time: SIGKILL of an owner process until the first
- * successful call served by its standby, median and max over 10 trials.
- * `--json` prints JSON; `--size small` runs a short version.
+ * commit), each beside `memory` (the same actor never stored) measured in the same run. Warm-up, then 5 runs;
+ * medians with min-max. Failover after a SIGKILL: `bench:failover`.
+ * `--json` prints JSON, `--out FILE` writes it; `--size small` runs a short version.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createSignalingServer } from '../signaling-server/server.js';
 import { createMesh, defineActor, LmdbStateStore, type Durability, type Mesh } from '../src/index.js';
-import { startEdgePeer, startSignalingProcess, type EdgePeerProcess } from '../src/testing/index.js';
-import { figure, fmt, machine, printTable, type Figure } from './stats.js';
+import { benchFlags, emit, fmt, machine, progress, row, warmAndMeasure, type Figure } from './stats.js';
 
-const args = process.argv.slice(2);
-const json = args.includes('--json');
-const small = args.includes('--size') && args[args.indexOf('--size') + 1] === 'small';
-const RUNS = small ? 2 : 5;
-const CALLS = small ? 2_000 : 40_000;
+const flags = benchFlags();
+const RUNS = flags.runs;
+const CALLS = flags.small ? 2_000 : 40_000;
 const IN_FLIGHT = 256;
-const TRIALS = small ? 2 : 10;
 
 function counter(durability: Durability) {
   return defineActor({ type: 'counter', durability, initialState: () => ({ count: 0 }), handlers: { add: (s, by: number) => (s.count += by) } });
@@ -78,69 +73,32 @@ async function runReplicated(): Promise<number> {
   return rate;
 }
 
-/** SIGKILL of an owner process under a polling caller: ms until the standby serves the actor. */
-async function failoverTrials(): Promise<number[]> {
-  const root = mkdtempSync(join(tmpdir(), 'meshrtc-bench-failover-'));
-  const actorsModule = fileURLToPath(new URL('../test/fixtures/actors.ts', import.meta.url));
-  const signaling = await startSignalingProcess({ pingIntervalMs: 1000 });
-  const edge = (name: string): Promise<EdgePeerProcess> =>
-    startEdgePeer({ signalingUrl: signaling.url, room: 'failover', peerId: name, dataDir: join(root, name), capabilities: ['game'], actorsModule, engine: 'node-datachannel' });
-  const peers = new Map<string, EdgePeerProcess>();
-  for (const n of ['f1', 'f2', 'f3']) peers.set(n, await edge(n));
-  const client = await startEdgePeer({ signalingUrl: signaling.url, room: 'failover', peerId: 'fclient', capabilities: [], engine: 'node-datachannel' });
-  const times: number[] = [];
-  try {
-    for (let t = 0; t < TRIALS; t++) {
-      await client.waitForPeers(['fclient', 'f1', 'f2', 'f3']);
-      const id = `trial-${t}-${Date.now()}`;
-      const first = await client.call({ capability: 'game', type: 'counter', id, payload: { op: 'add', arg: 1 } });
-      const victim = first.peerId;
-      const t0 = performance.now();
-      await peers.get(victim)!.kill('SIGKILL');
-      for (;;) {
-        try {
-          const r = await client.call<number>({ capability: 'game', type: 'counter', id, payload: { op: 'get' } }, { timeoutMs: 1000 });
-          if (r.peerId !== victim && r.reply === 1) break;
-        } catch {
-          // not yet: the view has not moved, or the standby is activating
-        }
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      times.push(performance.now() - t0);
-      peers.set(victim, await edge(victim)); // restart it with its data directory for the next trial
-    }
-  } finally {
-    for (const p of [...peers.values(), client]) await p.kill('SIGKILL');
-    await signaling.kill('SIGKILL');
-    rmSync(root, { recursive: true, force: true });
-  }
-  return times;
-}
-
 async function measure(d: Durability): Promise<Figure> {
-  const once = d === 'replicated' ? runReplicated : () => run(d);
-  await once();
-  const runs: number[] = [];
-  for (let i = 0; i < RUNS; i++) runs.push(await once());
-  return figure(runs);
+  progress('durable', `${d} ...`);
+  return warmAndMeasure(RUNS, d === 'replicated' ? runReplicated : () => run(d));
 }
 
+const started = performance.now();
 const replicated = await measure('replicated');
 const local = await measure('local');
 const memory = await measure('memory');
-const failover = figure(await failoverTrials());
-const result = { suite: 'durable', machine: machine(), runs: RUNS, inFlight: IN_FLIGHT, replicated, local, memory, ratio: local.median / memory.median, replicatedRatio: replicated.median / memory.median, failoverMs: failover };
-if (json) console.log(JSON.stringify(result, null, 2));
-else {
-  console.log(`\nbench:durable, persisted counter, ${IN_FLIGHT} in flight, median of ${RUNS} runs`);
-  printTable(
-    ['durability', 'increments/s', 'min-max', 'vs memory'],
-    [
-      ['replicated (LMDB + mirror to standby over WebRTC)', fmt(replicated.median), `${fmt(replicated.min)}-${fmt(replicated.max)}`, `${fmt(result.replicatedRatio, 3)}x`],
-      ['local (LMDB, fdatasync per commit)', fmt(local.median), `${fmt(local.min)}-${fmt(local.max)}`, `${fmt(result.ratio, 3)}x`],
-      ['memory (same run)', fmt(memory.median), `${fmt(memory.min)}-${fmt(memory.max)}`, '1x'],
+const memoryBase = { name: 'same actor in memory (never stored)', value: memory };
+emit(
+  {
+    suite: 'durable',
+    size: flags.small ? 'small' : 'full',
+    machine: machine(),
+    runs: RUNS,
+    seconds: (performance.now() - started) / 1000,
+    method:
+      `${fmt(CALLS)} increments of counters with ${IN_FLIGHT} in flight, per durability mode: replicated (LMDB commit, then mirrored over WebRTC ` +
+      'to the standby peer\'s LMDB before the reply; two peers in one process, the caller owning the counters), local (LMDB, one fdatasync per ' +
+      'grouped commit). Baseline in the same run: the same actor with durability memory.',
+    rows: [
+      row({ id: 'durable.replicated', name: `increments/s, replicated (LMDB + mirror to standby), ${IN_FLIGHT} in flight`, kind: 'throughput', unit: '/s', better: 'higher', value: replicated, baseline: memoryBase, headline: true }),
+      row({ id: 'durable.local', name: `increments/s, local (LMDB, fdatasync per commit), ${IN_FLIGHT} in flight`, kind: 'throughput', unit: '/s', better: 'higher', value: local, baseline: memoryBase }),
     ],
-  );
-  console.log(`failover (SIGKILL of the owner -> first call served by the standby), ${failover.runs.length} trials: median ${fmt(failover.median)} ms, max ${fmt(failover.max)} ms`);
-}
+  },
+  flags,
+);
 process.stdout.write('', () => process.exit(0));

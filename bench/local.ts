@@ -1,23 +1,20 @@
 /**
- * bench:local — the actor runtime in one process, no network: activations/s, calls/s (sequential and 256 in
- * flight) and bytes per idle actor, each beside a baseline measured in the same run:
+ * bench:local — the actor runtime in one process, no network: activations/s and calls/s (sequential and 256 in
+ * flight), each beside a baseline measured in the same run:
  *   - activations: plain object creation into a Map (what an activation minimally is);
  *   - calls: a bare Map lookup plus `await` of the same handler function.
- * Warm-up, then 5 measured runs; medians with min-max; `--json` prints one JSON object.
+ * Warm-up, then 5 measured runs; medians with min-max. Bytes per idle actor: `bench:memory`.
  *
- * Run: npm run bench:local [-- --json] [-- --size small]
+ * Run: npm run bench:local [-- --json] [-- --size small] [-- --out file.json]
  */
 import { createMesh, defineActor, type Mesh } from '../src/index.js';
-import { figure, fmt, machine, printTable, type Figure } from './stats.js';
+import { benchFlags, ELIXIR_MESH, emit, fmt, machine, progress, row, warmAndMeasure, type BenchRow, type Figure } from './stats.js';
 
-const args = process.argv.slice(2);
-const json = args.includes('--json');
-const small = args.includes('--size') && args[args.indexOf('--size') + 1] === 'small';
-const RUNS = small ? 2 : 5;
-const ACTIVATIONS = small ? 5_000 : 200_000;
-const CALLS = small ? 20_000 : 1_000_000;
+const flags = benchFlags();
+const RUNS = flags.runs;
+const ACTIVATIONS = flags.small ? 5_000 : 200_000;
+const CALLS = flags.small ? 20_000 : 1_000_000;
 const IN_FLIGHT = 256;
-const MEMORY_ACTORS = small ? 5_000 : 100_000;
 
 const handlers = {
   add: (state: { count: number }, by: number) => (state.count += by),
@@ -32,7 +29,7 @@ async function newMesh(): Promise<Mesh> {
   return createMesh({ peerId: 'bench', capabilities: ['game'], actors: [Counter] });
 }
 
-const ids = Array.from({ length: Math.max(ACTIVATIONS, MEMORY_ACTORS) }, (_, i) => `actor-${i}`);
+const ids = Array.from({ length: ACTIVATIONS }, (_, i) => `actor-${i}`);
 
 async function activationsMesh(): Promise<number> {
   const mesh = await newMesh();
@@ -110,95 +107,58 @@ async function callsBaseline(inFlight: number, total: number): Promise<number> {
   return total / ((now() - t0) / 1000);
 }
 
-function gc(): void {
-  (globalThis as { gc?: () => void }).gc?.();
-}
-
-async function bytesPerActor(): Promise<number> {
-  const mesh = await newMesh();
-  gc();
-  gc();
-  const before = process.memoryUsage().heapUsed;
-  for (let i = 0; i < MEMORY_ACTORS; i++) await mesh.call({ capability: 'game', type: 'counter', id: ids[i]!, payload: { op: 'add', arg: 1 } });
-  gc();
-  gc();
-  const after = process.memoryUsage().heapUsed;
-  const per = (after - before) / MEMORY_ACTORS;
-  await mesh.close();
-  return per;
-}
-
-async function bytesPerObject(): Promise<number> {
-  gc();
-  gc();
-  const before = process.memoryUsage().heapUsed;
-  const map = new Map<string, { id: string; state: { count: number } }>();
-  for (let i = 0; i < MEMORY_ACTORS; i++) map.set(ids[i]!, { id: ids[i]!, state: { count: 1 } });
-  gc();
-  gc();
-  const after = process.memoryUsage().heapUsed;
-  if (map.size !== MEMORY_ACTORS) throw new Error('size');
-  return (after - before) / MEMORY_ACTORS;
-}
-
-async function measure(fn: () => Promise<number>): Promise<Figure> {
-  await fn(); // warm-up
-  const runs: number[] = [];
-  for (let i = 0; i < RUNS; i++) runs.push(await fn());
-  return figure(runs);
-}
-
 async function main(): Promise<void> {
-  if ((globalThis as { gc?: unknown }).gc === undefined) console.error('note: run with --expose-gc for stable memory figures');
-  const log = (s: string): void => {
-    if (!json) console.error(s);
-  };
-  log('activations...');
+  const started = performance.now();
+  const measure = (fn: () => Promise<number>): Promise<Figure> => warmAndMeasure(RUNS, fn);
+  progress('local', 'activations ...');
   const act = await measure(activationsMesh);
   const actBase = await measure(activationsBaseline);
-  log('sequential calls...');
+  progress('local', 'sequential calls ...');
   const seq = await measure(() => callsMesh(1, CALLS / 4));
   const seqBase = await measure(() => callsBaseline(1, CALLS / 4));
-  log('256 in flight...');
+  progress('local', `${IN_FLIGHT} in flight ...`);
   const par = await measure(() => callsMesh(IN_FLIGHT, CALLS));
   const parBase = await measure(() => callsBaseline(IN_FLIGHT, CALLS));
-  log('memory...');
-  const mem = await measure(bytesPerActor);
-  const memBase = await measure(bytesPerObject);
 
-  const result = {
-    suite: 'local',
-    machine: machine(),
-    runs: RUNS,
-    size: small ? 'small' : 'full',
-    activationsPerSec: { meshrtc: act, baseline: actBase, ratio: act.median / actBase.median, baselineIs: 'plain object creation into a Map, same handler awaited' },
-    callsPerSecSequential: { meshrtc: seq, baseline: seqBase, ratio: seq.median / seqBase.median, baselineIs: 'Map lookup + await handler' },
-    callsPerSec256InFlight: { meshrtc: par, baseline: parBase, ratio: par.median / parBase.median, baselineIs: 'Map lookup + await handler' },
-    bytesPerIdleActor: { meshrtc: mem, baseline: memBase, ratio: mem.median / memBase.median, baselineIs: 'plain object in a Map' },
-    elixirMesh: { activationsPerSec: 16_428, requestsPerSec: 30_558, bytesPerActor: 11_000 },
-  };
-  if (json) {
-    console.log(JSON.stringify(result, null, 2));
-    return;
-  }
-  const row = (name: string, f: Figure, b: Figure, unit: string, digits = 0): string[] => [
-    name,
-    `${fmt(f.median, digits)} ${unit}`,
-    `${fmt(f.min, digits)}-${fmt(f.max, digits)}`,
-    `${fmt(b.median, digits)} ${unit}`,
-    `${fmt(f.median / b.median, 3)}x`,
+  const rows: BenchRow[] = [
+    row({
+      id: 'local.activations',
+      name: `activations/s, in process (${IN_FLIGHT} in flight)`,
+      kind: 'throughput',
+      unit: '/s',
+      better: 'higher',
+      value: act,
+      baseline: { name: 'object into a Map + awaited handler', value: actBase },
+      reference: { name: 'Elixir Mesh', value: ELIXIR_MESH.activationsPerSec },
+      headline: true,
+    }),
+    row({ id: 'local.calls.seq', name: 'calls/s, in process, sequential', kind: 'throughput', unit: '/s', better: 'higher', value: seq, baseline: { name: 'Map lookup + await handler', value: seqBase } }),
+    row({
+      id: 'local.calls.256',
+      name: `calls/s, in process (${IN_FLIGHT} in flight)`,
+      kind: 'throughput',
+      unit: '/s',
+      better: 'higher',
+      value: par,
+      baseline: { name: 'Map lookup + await handler', value: parBase },
+      reference: { name: 'Elixir Mesh', value: ELIXIR_MESH.requestsPerSec },
+    }),
   ];
-  console.log(`\nbench:local on ${String(result.machine['cpu'])} (${String(result.machine['cores'])} cores), Node ${process.version}; median of ${RUNS} runs after a warm-up`);
-  printTable(
-    ['figure', 'meshrtc (median)', 'min-max', 'baseline (median)', 'ratio'],
-    [
-      row('activations/s (256 in flight)', act, actBase, '/s'),
-      row('calls/s sequential', seq, seqBase, '/s'),
-      row('calls/s 256 in flight', par, parBase, '/s'),
-      row('bytes per idle actor', mem, memBase, 'B'),
-    ],
+  emit(
+    {
+      suite: 'local',
+      size: flags.small ? 'small' : 'full',
+      machine: machine(),
+      runs: RUNS,
+      seconds: (performance.now() - started) / 1000,
+      method:
+        `The actor runtime in one process, no network: ${fmt(ACTIVATIONS)} first calls (activations) with ${IN_FLIGHT} in flight; ` +
+        `${fmt(CALLS / 4)} sequential calls and ${fmt(CALLS)} calls with ${IN_FLIGHT} in flight to ${HOT} hot actors. Baselines in the same run: ` +
+        'creating a plain object in a Map and awaiting the same handler (activations), a Map lookup plus an awaited handler (calls).',
+      rows,
+    },
+    flags,
   );
-  console.log('Elixir Mesh publishes 16,428 activations/s, 30,558 requests/s, ~11 KB per actor.');
 }
 
 await main();

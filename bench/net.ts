@@ -3,14 +3,16 @@
  * 256 in flight and p50/p99 latency, beside two raw data-channel baselines of the same engine, payload and run:
  *   - raw 1:1   one data-channel message per round trip (what a naive RPC over WebRTC does);
  *   - raw batch hand-batched echo: everything sent in one tick goes as one message (the transport's practical limit).
- * Each figure: a warm-up, then 5 timed windows; medians with min-max. `--json` prints JSON; `--size small` runs
- * a short version (for the smoke test); `--engine NAME` limits the engines; `--cpu` adds CPU time per round trip.
+ * Each figure: a warm-up, then 5 timed windows; medians with min-max. `--json` prints JSON, `--out FILE` writes it;
+ * `--size small` runs a short version (for the smoke test); `--engine NAME` limits the engines; `--cpu` adds CPU
+ * time per round trip; `--in-flight 1,32` picks the concurrency levels; `--mesh-only` skips the raw baselines.
  *
  * Everything is measured as compiled JavaScript, the way the package ships (`dist/`): started from the sources
  * (tsx), the script first compiles `src`, `signaling-server` and `bench` with tsc into a temporary directory and
  * runs itself from there with plain node, both processes, mesh and raw baselines alike. (Under tsx every closure
  * is wrapped by esbuild's `keepNames` helper, which costs the mesh about 1 us per call.) `--tsx` runs the sources
- * as they are. `BENCH_PROF=dir` writes CPU profiles of both processes there.
+ * as they are. `BENCH_PROF=dir` writes CPU profiles of both processes there (`tsx bench/profile.ts dir/*` lists
+ * the hot functions).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -20,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { createSignalingServer } from '../signaling-server/server.js';
 import { createMesh, loadNodeEngine, type Mesh, type NodeEngineName } from '../src/index.js';
 import { rawEnd, type RawEnd } from './raw-echo.js';
-import { figure, fmt, machine, median, printTable, type Figure } from './stats.js';
+import { benchFlags, emit, figure, fmt, machine, median, progress, quantile, row, type BenchRow, type Figure } from './stats.js';
 
 const args = process.argv.slice(2);
 const fromSource = import.meta.url.endsWith('.ts');
@@ -55,14 +57,14 @@ async function runCompiled(): Promise<never> {
 }
 if (fromSource && !args.includes('--tsx')) await runCompiled();
 
-const json = args.includes('--json');
-const small = args.includes('--size') && args[args.indexOf('--size') + 1] === 'small';
+const flags = benchFlags(args);
+const small = flags.small;
 const only = args.includes('--engine') ? [args[args.indexOf('--engine') + 1] as NodeEngineName] : undefined;
 const engines: NodeEngineName[] = only ?? ['node-datachannel', 'werift'];
-const RUNS = small ? 2 : 5;
-const WINDOW_MS = small ? 300 : 1000;
-const WARMUP_MS = small ? 200 : 500;
-const WINDOWS = args.includes('--in-flight') ? args[args.indexOf('--in-flight') + 1]!.split(',').map(Number) : [1, 32, 256];
+const RUNS = flags.runs;
+const WINDOW_MS = small ? 200 : 1000;
+const WARMUP_MS = small ? 100 : 500;
+const WINDOWS = args.includes('--in-flight') ? args[args.indexOf('--in-flight') + 1]!.split(',').map(Number) : small ? [1, 32] : [1, 32, 256];
 /** `--mesh-only`: skip the raw baselines (for profiling the mesh path). */
 const meshOnly = args.includes('--mesh-only');
 /** `--cpu`: also report CPU time per round trip of both processes (Linux /proc; native threads included). */
@@ -79,9 +81,7 @@ function cpuSeconds(pid: number): number {
   }
 }
 const PAYLOAD = new Uint8Array(100).fill(7);
-const log = (s: string): void => {
-  if (!json) console.error(s);
-};
+const log = (s: string): void => progress('net', s);
 
 interface Sample {
   rate: number;
@@ -129,15 +129,23 @@ async function drive(inFlight: number, ms: number, op: () => Promise<unknown>): 
   const cpuSelf = showCpu ? ((cpuSeconds(process.pid) - cpu0[0]!) * 1e6) / Math.max(count, 1) : 0;
   const cpuPeer = showCpu ? ((cpuSeconds(childPid) - cpu0[1]!) * 1e6) / Math.max(count, 1) : 0;
   latencies.sort((a, b) => a - b);
-  return { rate: count / elapsed, p50: latencies[Math.floor(latencies.length * 0.5)] ?? 0, p99: latencies[Math.floor(latencies.length * 0.99)] ?? 0, cpuSelf, cpuPeer };
+  return { rate: count / elapsed, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), cpuSelf, cpuPeer };
 }
 
-async function measure(inFlight: number, op: () => Promise<unknown>): Promise<{ rate: Figure; p50: number; p99: number }> {
+/** Rate and latency of one cell over the measured windows. */
+interface Cell {
+  rate: Figure;
+  p50: Figure;
+  p99: Figure;
+  stalled?: string;
+}
+
+async function measure(inFlight: number, op: () => Promise<unknown>): Promise<Cell> {
   await drive(inFlight, WARMUP_MS, op);
   const samples: Sample[] = [];
   for (let i = 0; i < RUNS; i++) samples.push(await drive(inFlight, WINDOW_MS, op));
   if (showCpu) log(`  cpu per round trip: caller ${fmt(median(samples.map((s) => s.cpuSelf)), 1)} us, echo peer ${fmt(median(samples.map((s) => s.cpuPeer)), 1)} us`);
-  return { rate: figure(samples.map((s) => s.rate)), p50: median(samples.map((s) => s.p50)), p99: median(samples.map((s) => s.p99)) };
+  return { rate: figure(samples.map((s) => s.rate)), p50: figure(samples.map((s) => s.p50)), p99: figure(samples.map((s) => s.p99)) };
 }
 
 /** Round trips over a raw channel: replies come back in order, so a FIFO of resolvers matches them. */
@@ -182,18 +190,18 @@ function rawClient(end: RawEnd, batched: boolean): () => Promise<unknown> {
 }
 
 /** A raw baseline that stops making progress (werift under bursts) is reported as stalled, not hung. */
-async function measureOrStall(inFlight: number, make: () => Promise<() => Promise<unknown>>): Promise<{ rate: Figure; p50: number; p99: number; stalled?: string }> {
+async function measureOrStall(inFlight: number, make: () => Promise<() => Promise<unknown>>): Promise<Cell> {
   try {
     return await measure(inFlight, await make());
   } catch (error) {
     log(`  raw baseline stalled: ${(error as Error).message}`);
-    return { rate: figure([0]), p50: 0, p99: 0, stalled: (error as Error).message };
+    return { rate: figure([0]), p50: figure([0]), p99: figure([0]), stalled: (error as Error).message };
   }
 }
 
 interface EngineResult {
   engine: string;
-  rows: Array<{ inFlight: number; mesh: { rate: Figure; p50: number; p99: number }; raw1: { rate: Figure; p50: number; p99: number; stalled?: string }; rawBatched: { rate: Figure; p50: number; p99: number; stalled?: string } }>;
+  rows: Array<{ inFlight: number; mesh: Cell; raw1: Cell; rawBatched: Cell }>;
 }
 
 async function runEngine(engineName: NodeEngineName): Promise<EngineResult> {
@@ -258,7 +266,7 @@ async function runEngine(engineName: NodeEngineName): Promise<EngineResult> {
     log(`${engineName}: ${w} in flight`);
     const mesh = await measure(w, meshOp);
     // A fresh raw pair per baseline, so one baseline's burst cannot degrade the next (werift is sensitive).
-    const skipped = { rate: figure([0]), p50: 0, p99: 0, stalled: 'skipped (--mesh-only)' };
+    const skipped: Cell = { rate: figure([0]), p50: figure([0]), p99: figure([0]), stalled: 'skipped (--mesh-only)' };
     const one = meshOnly ? skipped : await measureOrStall(w, async () => rawClient(await newRaw(), false));
     const batched = meshOnly ? skipped : await measureOrStall(w, async () => rawClient(await newRaw(), true));
     result.rows.push({ inFlight: w, mesh, raw1: one, rawBatched: batched });
@@ -282,32 +290,105 @@ async function runEngine(engineName: NodeEngineName): Promise<EngineResult> {
   return result;
 }
 
-async function main(): Promise<void> {
-  const results: EngineResult[] = [];
-  for (const e of engines) results.push(await runEngine(e));
-  const out = { suite: 'net', machine: machine(), runs: RUNS, windowMs: WINDOW_MS, payloadBytes: PAYLOAD.byteLength, size: small ? 'small' : 'full', results };
-  if (json) {
-    console.log(JSON.stringify(out, null, 2));
-    return;
-  }
-  console.log(`\nbench:net, two processes on 127.0.0.1, ${PAYLOAD.byteLength}-byte payloads, median of ${RUNS} x ${WINDOW_MS} ms windows`);
-  const rows: string[][] = [];
+/** Targets of issue 3 at 256 in flight. */
+const TARGETS: Record<string, { callsPerSec: number; vsOne: number; vsBatched?: number }> = {
+  'node-datachannel': { callsPerSec: 30_558, vsOne: 4, vsBatched: 0.5 },
+  werift: { callsPerSec: 15_000, vsOne: 4 },
+};
+
+/** The rows of the combined table: calls/s beside each raw baseline, and latency beside the raw latency. */
+function rowsOf(results: readonly EngineResult[]): BenchRow[] {
+  const rows: BenchRow[] = [];
   for (const r of results) {
-    for (const row of r.rows) {
-      rows.push([
-        r.engine,
-        String(row.inFlight),
-        fmt(row.mesh.rate.median),
-        `${fmt(row.mesh.rate.min)}-${fmt(row.mesh.rate.max)}`,
-        `${fmt(row.mesh.p50, 2)} / ${fmt(row.mesh.p99, 2)}`,
-        row.raw1.stalled === undefined ? fmt(row.raw1.rate.median) : 'stalled',
-        row.rawBatched.stalled === undefined ? fmt(row.rawBatched.rate.median) : 'stalled',
-        row.raw1.stalled === undefined ? `${fmt(row.mesh.rate.median / row.raw1.rate.median, 2)}x` : '-',
-        row.rawBatched.stalled === undefined ? `${fmt(row.mesh.rate.median / row.rawBatched.rate.median, 2)}x` : '-',
-      ]);
+    const t = TARGETS[r.engine];
+    for (const c of r.rows) {
+      const at256 = c.inFlight === 256 && t !== undefined;
+      const base = `net.${r.engine}.${c.inFlight}`;
+      const name = `calls/s, ${r.engine}, 2 processes, ${c.inFlight} in flight`;
+      const meets = c.mesh.rate.median >= (t?.callsPerSec ?? 0);
+      if (c.raw1.stalled === undefined) {
+        const ratio = c.mesh.rate.median / c.raw1.rate.median;
+        rows.push(
+          row({
+            id: `${base}.vs-raw1`,
+            name,
+            kind: 'throughput',
+            unit: 'calls/s',
+            better: 'higher',
+            value: c.mesh.rate,
+            baseline: { name: 'raw data channel, 1 message per round trip', value: c.raw1.rate },
+            ...(at256 ? { targets: [{ text: `>= ${fmt(t.callsPerSec)} calls/s`, met: meets }, { text: `>= ${t.vsOne}x raw 1:1`, met: ratio >= t.vsOne }] } : {}),
+            ...(at256 && r.engine === 'node-datachannel' ? { headline: true, reference: { name: 'Elixir Mesh requests/s', value: 30_558 } } : {}),
+          }),
+        );
+      }
+      if (c.rawBatched.stalled === undefined) {
+        const ratio = c.mesh.rate.median / c.rawBatched.rate.median;
+        rows.push(
+          row({
+            id: `${base}.vs-batched`,
+            name,
+            kind: 'throughput',
+            unit: 'calls/s',
+            better: 'higher',
+            value: c.mesh.rate,
+            baseline: { name: 'raw data channel, hand-batched echo', value: c.rawBatched.rate },
+            ...(at256 && t.vsBatched !== undefined ? { targets: [{ text: `>= ${t.vsBatched}x raw batched`, met: ratio >= t.vsBatched }] } : {}),
+          }),
+        );
+      }
+      // Latency: one call alone against one raw round trip; under load against the batched echo's latency.
+      const latencyBase = c.inFlight === 1 ? c.raw1 : c.rawBatched.stalled === undefined ? c.rawBatched : c.raw1;
+      if (c.inFlight === 1 || c.inFlight === 256) {
+        for (const q of ['p50', 'p99'] as const) {
+          rows.push(
+            row({
+              id: `${base}.${q}`,
+              name: `${q} latency, ${r.engine}, ${c.inFlight} in flight`,
+              kind: 'latency',
+              unit: 'ms',
+              better: 'lower',
+              value: c.mesh[q],
+              ...(latencyBase.stalled === undefined ? { baseline: { name: latencyBase === c.raw1 ? 'raw 1:1 round trip' : 'raw batched round trip', value: latencyBase[q] } } : {}),
+            }),
+          );
+        }
+      }
     }
   }
-  printTable(['engine', 'in flight', 'mesh calls/s', 'min-max', 'p50/p99 ms', 'raw 1:1 rt/s', 'raw batched rt/s', 'vs 1:1', 'vs batched'], rows);
+  return rows;
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const results: EngineResult[] = [];
+  for (const e of engines) results.push(await runEngine(e));
+  const notes: string[] = [];
+  for (const r of results) {
+    for (const c of r.rows) {
+      for (const [name, cell] of [['raw 1:1', c.raw1], ['raw batched', c.rawBatched]] as const) {
+        if (cell.stalled !== undefined) notes.push(`${r.engine}, ${c.inFlight} in flight: the ${name} baseline ${cell.stalled.startsWith('skipped') ? 'was skipped' : `stalled (${cell.stalled})`}; no ratio against it`);
+      }
+    }
+  }
+  emit(
+    {
+      suite: 'net',
+      size: small ? 'small' : 'full',
+      machine: machine(),
+      runs: RUNS,
+      seconds: (performance.now() - started) / 1000,
+      method:
+        `A caller and an edge peer in two processes on 127.0.0.1, an echo actor, ${PAYLOAD.byteLength}-byte payloads, per engine and number of calls in flight: ` +
+        `a ${WARMUP_MS} ms warm-up, then ${RUNS} windows of ${WINDOW_MS} ms; medians with min-max. Baselines in the same run, same engine and payload, ` +
+        'each on a fresh connection: a raw data channel echoing one message per round trip (raw 1:1), and a hand-batched echo packing what one tick sends ' +
+        'into one message (raw batched: the practical limit). Compiled with tsc and run with plain node, like the published package.',
+      rows: rowsOf(results),
+      details: { windowMs: WINDOW_MS, warmupMs: WARMUP_MS, payloadBytes: PAYLOAD.byteLength, results },
+      ...(notes.length > 0 ? { notes } : {}),
+    },
+    flags,
+  );
 }
 
 await main();

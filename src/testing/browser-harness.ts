@@ -30,6 +30,8 @@ export interface HarnessStartOptions {
   heartbeatTimeoutMs?: number;
   defaultTimeoutMs?: number;
   idleTimeoutMs?: number;
+  /** Record the inspection stream for `events()` (default true; benchmarks turn it off: it costs per call). */
+  recordEvents?: boolean;
 }
 
 /** A call outcome as JSON. */
@@ -108,7 +110,7 @@ export function installHarness(actorsModule: Readonly<Record<string, unknown>>):
         ...(o.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: o.idleTimeoutMs }),
       };
       mesh = await createMesh(options);
-      mesh.inspect((e) => {
+      if (o.recordEvents !== false) mesh.inspect((e) => {
         if (events.length >= MAX_EVENTS) events.shift();
         events.push({ type: e.type, at: e.at, data: jsonSafe(e.data) });
       });

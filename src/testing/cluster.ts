@@ -44,6 +44,8 @@ export interface PageSpec {
   peerId?: string;
   /** IndexedDB persistence (default true). */
   persist?: boolean;
+  /** Record the page's inspection stream (default true; benchmarks turn it off: it costs per call). */
+  recordEvents?: boolean;
 }
 
 /** An edge peer to start (a child process). */
@@ -104,6 +106,8 @@ export interface PagePeer extends ClusterPeer {
   evaluate<R, A>(fn: (harness: BrowserHarness, arg: A) => R | Promise<R>, arg: A): Promise<R>;
   /** Selected ICE candidate pairs of this page's connections. */
   selectedPairs(): Promise<SelectedPair[]>;
+  /** How long the page's peer took to start and join its room on the last (re)start, ms (page load excluded). */
+  readonly startMs: number;
 }
 
 /** An edge peer (child process). */
@@ -195,12 +199,16 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
         capabilities: spec.capabilities,
         ...(spec.peerId === undefined ? {} : { peerId: spec.peerId }),
         ...(spec.persist === undefined ? {} : { persist: spec.persist }),
+        ...(spec.recordEvents === undefined ? {} : { recordEvents: spec.recordEvents }),
         ...(options.heartbeatTimeoutMs === undefined ? {} : { heartbeatTimeoutMs: options.heartbeatTimeoutMs }),
         ...(options.defaultTimeoutMs === undefined ? {} : { defaultTimeoutMs: options.defaultTimeoutMs }),
       };
+      let startMs = 0;
       const boot = async (): Promise<string> => {
         await page.waitForFunction(() => (globalThis as { __meshrtcReady?: boolean }).__meshrtcReady === true, undefined, { timeout: 60_000 });
+        const t0 = Date.now();
         const r = await page.evaluate((o) => (globalThis as unknown as { __meshrtc: BrowserHarness }).__meshrtc.start(o), startOptions);
+        startMs = Date.now() - t0;
         return r.peerId;
       };
       await page.goto(pageUrl);
@@ -230,6 +238,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
         context,
         get alive() {
           return alive;
+        },
+        get startMs() {
+          return startMs;
         },
         call: async <R>(request: CallRequest, callOptions?: Omit<CallOptions, 'signal'>) =>
           fromHarness<R>(await evaluate((h, a) => h.call(a.request, a.options), { request, options: callOptions }), peerId),
