@@ -9,7 +9,9 @@
  *
  * Flags: `--size small` (every suite tiny: the smoke test), `--only a,b` / `--skip a,b` (suite names),
  * `--results DIR` (default bench/results), `--no-docs` (leave docs/bench.svg alone), `--readme` (also write
- * the latest table into bench/README.md between its `latest-table` markers), `--timeout S` per suite.
+ * the latest table into bench/README.md between its `latest-table` markers, and the headline figures with the
+ * targets into the main README between its `bench-headline` markers), `--timeout S` per suite, `--from FILE`
+ * (run nothing: rewrite the READMEs from a results file, e.g. bench/results/latest.json).
  * Exits non-zero when a suite failed (its figures are missing from the table; the failure is in latest.json).
  */
 import { spawn } from 'node:child_process';
@@ -113,6 +115,40 @@ export function markdownTable(rows: readonly BenchRow[]): string {
   return lines.join('\n');
 }
 
+/** The main README's table: the headline figures and every figure with a target, beside Elixir Mesh's. */
+export function headlineTable(rows: readonly BenchRow[]): string {
+  const lines = ['| figure | meshrtc (median, min-max) | same-run baseline | ratio | Elixir Mesh (published) | target |', '| --- | --- | --- | --- | --- | --- |'];
+  for (const r of rows) {
+    if (r.headline !== true && (r.targets ?? []).length === 0) continue;
+    const range = r.value.min === r.value.max ? '' : ` (${fmtValue(r.value.min, r.unit)} - ${fmtValue(r.value.max, r.unit)})`;
+    lines.push(
+      `| ${r.name} | **${fmtValue(r.value.median, r.unit)}**${range} | ${r.baseline === undefined ? '-' : `${r.baseline.name}: ${fmtValue(r.baseline.value.median, r.unit)}`} | ` +
+        `${r.ratio === undefined ? '-' : `${fmtRatio(r.ratio)}x`} | ${r.reference === undefined ? '' : fmtValue(r.reference.value, r.unit)} | ` +
+        `${(r.targets ?? []).map((t) => `${t.met ? 'met' : '**missed**'}: ${t.text}`).join('; ')} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** Replaces the text between `<!-- name:start -->` and `<!-- name:end -->` in `file` (no markers: unchanged). */
+function writeBlock(file: string, name: string, body: string): void {
+  const text = readFileSync(file, 'utf8');
+  const start = `<!-- ${name}:start -->`;
+  const end = `<!-- ${name}:end -->`;
+  const a = text.indexOf(start);
+  const b = text.indexOf(end);
+  if (a >= 0 && b > a) writeFileSync(file, `${text.slice(0, a)}${start}\n${body}\n${text.slice(b)}`);
+}
+
+/** Writes a complete full run into bench/README.md (every figure) and README.md (headline figures). */
+function writeReadmes(run: RunResult): void {
+  const m = run.machine;
+  const rows = run.suites.flatMap((r) => r.rows);
+  const measured = `Measured ${run.when.slice(0, 16).replace('T', ' ')} UTC on ${m.cpu} (${m.cores} cores, ${m.memoryGiB} GiB), Node ${m.node}, Chromium ${m.chromium ?? '-'}; \`npm run bench\` took ${fmt(run.seconds / 60, 1)} min.`;
+  writeBlock(join(here, 'README.md'), 'latest-table', `${measured}\n\n${markdownTable(rows)}`);
+  writeBlock(join(root, 'README.md'), 'bench-headline', `${measured}\n\n${headlineTable(rows)}`);
+}
+
 /** The rebalance curves (share of shards a join moves, per strategy, and the ideal) from the rebalance suite. */
 function curvesOf(suites: readonly SuiteResult[]): Curve[] {
   const d = suites.find((s) => s.suite === 'rebalance')?.details as { curves?: Record<string, { n: number; shards: number; ideal: number }[]> } | undefined;
@@ -136,8 +172,18 @@ async function main(): Promise<void> {
       'no-docs': { type: 'boolean', default: false },
       readme: { type: 'boolean', default: false },
       timeout: { type: 'string' },
+      from: { type: 'string' },
     },
   });
+  if (values.from !== undefined) {
+    const run = JSON.parse(readFileSync(values.from, 'utf8')) as RunResult;
+    if (run.size !== 'full' || run.failed.length > 0 || run.suites.length !== SUITES.length) {
+      console.error(`${values.from}: not a complete full run (size ${run.size}, ${run.suites.length} of ${SUITES.length} suites, ${run.failed.length} failed)`);
+      process.exit(2);
+    }
+    writeReadmes(run);
+    return;
+  }
   const small = values.size === 'small';
   const only = values.only?.split(',');
   const skip = values.skip?.split(',') ?? [];
@@ -187,18 +233,7 @@ async function main(): Promise<void> {
   writeFileSync(join(dir, 'latest.svg'), svg);
   const complete = failed.length === 0 && suites.length === SUITES.length && !small;
   if (complete && values['no-docs'] !== true) copyFileSync(join(dir, 'latest.svg'), join(root, 'docs', 'bench.svg'));
-  if (complete && values.readme === true) {
-    const readme = join(here, 'README.md');
-    const text = readFileSync(readme, 'utf8');
-    const start = '<!-- latest-table:start -->';
-    const end = '<!-- latest-table:end -->';
-    const a = text.indexOf(start);
-    const b = text.indexOf(end);
-    if (a >= 0 && b > a) {
-      const body = `${start}\nMeasured ${when.slice(0, 16).replace('T', ' ')} UTC on ${m.cpu} (${m.cores} cores, ${m.memoryGiB} GiB), Node ${m.node}, Chromium ${m.chromium ?? '-'}; \`npm run bench\` took ${fmt(run.seconds / 60, 1)} min.\n\n${md}\n`;
-      writeFileSync(readme, text.slice(0, a) + body + text.slice(b));
-    }
-  }
+  if (complete && values.readme === true) writeReadmes(run);
 
   console.log(`\nmeshrtc benchmarks (${run.size}) on ${m.cpu} (${m.cores} cores), Node ${m.node}${m.chromium === undefined ? '' : `, Chromium ${m.chromium}`}; every figure: median of its runs after a warm-up`);
   const { header, cells, align } = rowCells(rows, true);
