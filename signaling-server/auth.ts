@@ -96,6 +96,12 @@ function secretBytes(secret: string | Uint8Array): Uint8Array {
   return bytes;
 }
 
+/** The HS256 key of a shared secret; `algorithm`, when given, must be HS256. */
+function sharedSecretKey(secret: string | Uint8Array, algorithm: RoomTokenAlgorithm | undefined): { key: Uint8Array; algorithm: 'HS256' } {
+  if (algorithm !== undefined && algorithm !== 'HS256') throw new RangeError('a shared secret only works with HS256');
+  return { key: secretBytes(secret), algorithm: 'HS256' };
+}
+
 /** The JWS algorithm that fits a Node key object (for keys given without `algorithm`). */
 function algorithmOf(key: KeyObject): RoomTokenAlgorithm {
   const type = key.asymmetricKeyType;
@@ -123,9 +129,7 @@ export async function createRoomAuthenticator(options: RoomAuthOptions): Promise
   let key: Uint8Array | CryptoKey;
   let algorithm: RoomTokenAlgorithm;
   if (options.secret !== undefined) {
-    if (options.algorithm !== undefined && options.algorithm !== 'HS256') throw new RangeError('a shared secret only works with HS256');
-    key = secretBytes(options.secret);
-    algorithm = 'HS256';
+    ({ key, algorithm } = sharedSecretKey(options.secret, options.algorithm));
   } else {
     const pk = options.publicKey!;
     if (options.algorithm === 'HS256') throw new RangeError('HS256 needs a shared secret, not a public key');
@@ -256,9 +260,7 @@ export async function mintRoomToken(options: MintRoomTokenOptions): Promise<stri
   let key: Uint8Array | CryptoKey;
   let algorithm: RoomTokenAlgorithm;
   if (options.secret !== undefined) {
-    if (options.algorithm !== undefined && options.algorithm !== 'HS256') throw new RangeError('a shared secret only works with HS256');
-    key = secretBytes(options.secret);
-    algorithm = 'HS256';
+    ({ key, algorithm } = sharedSecretKey(options.secret, options.algorithm));
   } else {
     const pk = options.privateKey!;
     if (typeof pk === 'string') {

@@ -71,3 +71,28 @@ export {
   type BatchOp,
 } from './persistence/index.js';
 export type { Durability } from './actors/define.js';
+export {
+  clustered,
+  bindClustered,
+  clusteredContext,
+  CLUSTERED_TYPE,
+  DEFAULT_DEDUPE_LIMITS,
+  type ClusteredOptions,
+  type ClusteredCallOptions,
+  type ClusteredResult,
+  type ClusteredContext,
+  type ClusteredFn,
+  type ClusteredFunction,
+  type ClusteredMethodOptions,
+  type ClusteredMesh,
+} from './actors/clustered.js';
+export {
+  clusteredHandler,
+  REQUEST_KEY_HEADER,
+  PEER_HEADER,
+  REPLAYED_HEADER,
+  type FetchHandler,
+  type ClusteredHandler,
+  type ClusteredHandlerOptions,
+  type ClusteredHandlerMesh,
+} from './http/clustered-handler.js';

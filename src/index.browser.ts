@@ -12,31 +12,6 @@ import { browserRuntime } from './runtime.browser.js';
 export * from './api.js';
 export { claimBrowserPeerId, idbIdPool, type ClaimedPeerId, type ClaimOptions } from './identity/browser.js';
 export { browserRuntime } from './runtime.browser.js';
-export {
-  clustered,
-  bindClustered,
-  clusteredContext,
-  CLUSTERED_TYPE,
-  DEFAULT_DEDUPE_LIMITS,
-  type ClusteredOptions,
-  type ClusteredCallOptions,
-  type ClusteredResult,
-  type ClusteredContext,
-  type ClusteredFn,
-  type ClusteredFunction,
-  type ClusteredMethodOptions,
-  type ClusteredMesh,
-} from './actors/clustered.js';
-export {
-  clusteredHandler,
-  REQUEST_KEY_HEADER,
-  PEER_HEADER,
-  REPLAYED_HEADER,
-  type FetchHandler,
-  type ClusteredHandler,
-  type ClusteredHandlerOptions,
-  type ClusteredHandlerMesh,
-} from './http/clustered-handler.js';
 
 /** Browser options: {@link MeshOptions} plus where the tab keeps its identity and its actors' state. */
 export interface BrowserMeshOptions extends MeshOptions {

@@ -12,31 +12,6 @@ export { loadNodeEngine, type NodeEngineName } from './transport/engines/node.js
 export { nodeRuntime } from './runtime.js';
 export { LmdbStateStore, type LmdbStateStoreOptions } from './persistence/lmdb.js';
 export { openDataDir, peerIdIn, DEFAULT_DATA_DIR } from './edge/data-dir.js';
-export {
-  clustered,
-  bindClustered,
-  clusteredContext,
-  CLUSTERED_TYPE,
-  DEFAULT_DEDUPE_LIMITS,
-  type ClusteredOptions,
-  type ClusteredCallOptions,
-  type ClusteredResult,
-  type ClusteredContext,
-  type ClusteredFn,
-  type ClusteredFunction,
-  type ClusteredMethodOptions,
-  type ClusteredMesh,
-} from './actors/clustered.js';
-export {
-  clusteredHandler,
-  REQUEST_KEY_HEADER,
-  PEER_HEADER,
-  REPLAYED_HEADER,
-  type FetchHandler,
-  type ClusteredHandler,
-  type ClusteredHandlerOptions,
-  type ClusteredHandlerMesh,
-} from './http/clustered-handler.js';
 export { toNodeListener, type NodeListenerOptions } from './http/node.js';
 export {
   startFromEnv,
