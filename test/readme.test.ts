@@ -34,6 +34,10 @@ describe('README examples run as written', () => {
     expect(await run('subscribe')).toEqual([[['hello', 'world']]]);
   });
 
+  it('clustered', async () => {
+    expect(await run('clustered')).toEqual([[true]]);
+  });
+
   it('simulation', async () => {
     expect(await run('simulation')).toEqual([[true]]);
   });
