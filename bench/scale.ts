@@ -249,7 +249,7 @@ async function main(): Promise<void> {
       row({ id: 'scale.sim.memory', name: `sim ${fmt(SIM_PEERS)}-peer room: heap per peer`, kind: 'memory', unit: 'B', better: 'lower', value: figure([big.heapPerPeer]), baseline: { name: baseName, value: figure([base.heapPerPeer]) }, headline: true }),
     );
     details['simulated'] = { peers: SIM_PEERS, baselinePeers: SIM_BASE, formWallMs: big.formWallMs, baselineFormWallMs: base.formWallMs, trials: big.trials, baselineTrials: base.trials };
-    notes.push(`forming the simulated ${fmt(SIM_PEERS)}-peer room took ${fmt(big.formWallMs / 1000, 1)} s of wall time (every peer applies every view: O(N^2) work per join in one process)`);
+    notes.push(`forming the simulated ${fmt(SIM_PEERS)}-peer room took ${fmt(big.formWallMs / 1000, 1)} s of wall time (every peer applies every view, in O(changes) per peer: O(N) work per join in one process)`);
   }
   if (opts['no-real'] !== true) {
     const real = await realRooms(flags.runs, (v) => (m.chromium = v));

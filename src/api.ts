@@ -37,7 +37,7 @@ export {
 export type { ActorAddress, DeactivationReason, MeshEvent, MeshEventMap, MeshEventName, Listener } from './monitoring/events.js';
 export type { PeerStatsReport, ActorEventSummary } from './monitoring/stats.js';
 export { CapabilityTable, type TableChange } from './membership/table.js';
-export type { PeerInfo, PeerKind, ViewSnapshot } from './membership/types.js';
+export type { PeerInfo, PeerKind, ViewDelta, ViewSnapshot } from './membership/types.js';
 export {
   shardFor,
   murmur3_32,

@@ -602,7 +602,7 @@ export class Mesh implements MeshCaller {
     return {
       peerId: this.peerId,
       view: this.table.version,
-      peers: this.table.peers.length,
+      peers: this.table.size,
       activeActors: this.#host.size,
       pendingCalls: this.#pending.size,
       callsServed: this.#callsServed,
@@ -1412,7 +1412,7 @@ export class Mesh implements MeshCaller {
 
   #onViewChanged(version: number, previous: number): void {
     this.#owners.clear();
-    this.#emitter.emit('view:changed', { version, previous, peers: this.table.peers.length });
+    this.#emitter.emit('view:changed', { version, previous, peers: this.table.size });
     // Actors whose shard moved away in this view stop here, so no actor is active on two peers in one view.
     for (const act of this.#host.list()) {
       if ((act.status === Status.Active || act.status === Status.Activating) && !this.#owns(act.address.capability, act.address.id)) {

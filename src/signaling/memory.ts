@@ -6,7 +6,7 @@
  */
 import { systemClock, type Clock, type Timer } from '../clock/clock.js';
 import { meshError } from '../errors.js';
-import type { PeerInfo, ViewSnapshot } from '../membership/types.js';
+import type { PeerInfo, ViewDelta, ViewSnapshot } from '../membership/types.js';
 import type { MemoryNetwork } from '../transport/memory.js';
 import type { SignalingClient, SignalingHandlers, SignalingStatus } from './types.js';
 
@@ -32,6 +32,14 @@ interface Member {
 interface Room {
   version: number;
   members: Map<string, Member>;
+  /** Set when members changed without a view (the hub stopped): the next view carries no delta. */
+  reset: boolean;
+}
+
+/** What one change of a room did, for the {@link ViewDelta} of the view that follows it. */
+interface RoomChange {
+  readonly changed: readonly PeerInfo[];
+  readonly left: readonly string[];
 }
 
 /** An in-memory signaling server. */
@@ -66,7 +74,10 @@ export class MemorySignalingHub {
   /** Simulates the server going away: every client loses its connection; state is kept for `start()`. */
   stop(): void {
     this.#down = true;
-    for (const room of this.#rooms.values()) room.members.clear();
+    for (const room of this.#rooms.values()) {
+      room.members.clear();
+      room.reset = true;
+    }
   }
 
   /** Brings a stopped hub back; clients reconnect on their next liveness check. */
@@ -88,14 +99,14 @@ export class MemorySignalingHub {
   /** @internal */
   _join(roomName: string, peer: PeerInfo, client: MemorySignaling): void {
     let room = this.#rooms.get(roomName);
-    if (room === undefined) this.#rooms.set(roomName, (room = { version: 0, members: new Map() }));
+    if (room === undefined) this.#rooms.set(roomName, (room = { version: 0, members: new Map(), reset: false }));
     const existing = room.members.get(peer.id);
     if (existing !== undefined && existing.client !== client && existing.peer.incarnation > peer.incarnation) {
       this.#later(() => client._error(meshError('SignalingError', `peer ${peer.id} is already in room ${roomName} with a higher incarnation`)));
       return;
     }
     room.members.set(peer.id, { peer, client });
-    this.#changed(room);
+    this.#changed(room, { changed: [peer], left: [] });
   }
 
   /** @internal */
@@ -104,7 +115,7 @@ export class MemorySignalingHub {
     const m = room?.members.get(peerId);
     if (room === undefined || m === undefined) return;
     m.peer = { ...m.peer, capabilities: [...capabilities] };
-    this.#changed(room);
+    this.#changed(room, { changed: [m.peer], left: [] });
   }
 
   /** @internal */
@@ -113,7 +124,7 @@ export class MemorySignalingHub {
     const m = room?.members.get(peerId);
     if (room === undefined || m === undefined || m.client !== client) return;
     room.members.delete(peerId);
-    this.#changed(room);
+    this.#changed(room, { changed: [], left: [peerId] });
   }
 
   /** @internal */
@@ -123,9 +134,18 @@ export class MemorySignalingHub {
     this.#later(() => target.client._signal(from, data));
   }
 
-  #changed(room: Room): void {
+  /**
+   * Bumps the room's version and sends every member the new view, with a {@link ViewDelta} from the previous
+   * version (members keep their place in the map when re-announced, and new ones go last, as the delta promises),
+   * so each peer applies it in O(change) rather than O(room).
+   */
+  #changed(room: Room, change: RoomChange): void {
+    const from = room.version;
     room.version++;
-    const view: ViewSnapshot = { version: room.version, peers: [...room.members.values()].map((m) => m.peer) };
+    const delta: ViewDelta | undefined = room.reset ? undefined : { from, changed: change.changed, left: change.left };
+    room.reset = false;
+    const peers = [...room.members.values()].map((m) => m.peer);
+    const view: ViewSnapshot = delta === undefined ? { version: room.version, peers } : { version: room.version, peers, delta };
     for (const m of room.members.values()) {
       const client = m.client;
       const id = m.peer.id;
@@ -140,7 +160,7 @@ export class MemorySignalingHub {
       const gone = [...room.members.values()].filter((m) => m.client._killed || !this._reachable(m.peer.id));
       if (gone.length === 0) continue;
       for (const m of gone) room.members.delete(m.peer.id);
-      this.#changed(room);
+      this.#changed(room, { changed: [], left: gone.map((m) => m.peer.id) });
     }
   }
 
