@@ -15,7 +15,7 @@
  * the machine can read in the process list).
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { mintRoomToken, parseTtl, type RoomAuthOptions } from './auth.js';
 import { jsonLinesLogger, type LogLevel } from './logger.js';
 import { createSignalingServer } from './server.js';
@@ -72,24 +72,17 @@ function list(value: string | undefined): string[] | undefined {
   return value === undefined ? undefined : value.split(',').map((s) => s.trim()).filter((s) => s !== '');
 }
 
-async function token(argv: string[]): Promise<number> {
-  let values;
+/**
+ * Parses `argv` strictly against `options` plus `--help`: the flags, or the exit code after printing the usage
+ * (2 with the parse error on stderr, 0 for `--help` on stdout).
+ */
+/** The values `parseArgs` gives for `options` (none of them `multiple`). */
+type Flags<O> = { [K in keyof O]?: O[K] extends { readonly type: 'boolean' } ? boolean : string };
+
+function flags<O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O): Flags<O> | number {
+  let values: Record<string, string | boolean | undefined>;
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        room: { type: 'string' },
-        peer: { type: 'string' },
-        caps: { type: 'string' },
-        ttl: { type: 'string' },
-        'secret-env': { type: 'string' },
-        'private-key': { type: 'string' },
-        issuer: { type: 'string' },
-        audience: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
+    ({ values } = parseArgs({ args: argv, strict: true, options: { ...options, help: { type: 'boolean', short: 'h' } } }) as { values: Record<string, string | boolean | undefined> });
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
     return 2;
@@ -98,6 +91,21 @@ async function token(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
+  return values as Flags<O>;
+}
+
+async function token(argv: string[]): Promise<number> {
+  const values = flags(argv, {
+    room: { type: 'string' },
+    peer: { type: 'string' },
+    caps: { type: 'string' },
+    ttl: { type: 'string' },
+    'secret-env': { type: 'string' },
+    'private-key': { type: 'string' },
+    issuer: { type: 'string' },
+    audience: { type: 'string' },
+  } as const);
+  if (typeof values === 'number') return values;
   if (values.room === undefined || values.peer === undefined) {
     process.stderr.write(`meshrtc-signaling token: --room and --peer are required\n\n${USAGE}`);
     return 2;
@@ -128,37 +136,23 @@ async function token(argv: string[]): Promise<number> {
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'token') return token(argv.slice(1));
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        port: { type: 'string' },
-        host: { type: 'string' },
-        'stun-port': { type: 'string' },
-        'ping-interval': { type: 'string' },
-        'max-message-bytes': { type: 'string' },
-        'max-peers-per-room': { type: 'string' },
-        'rate-limit': { type: 'string' },
-        'auth-secret-env': { type: 'string' },
-        'auth-public-key': { type: 'string' },
-        'auth-issuer': { type: 'string' },
-        'auth-audience': { type: 'string' },
-        'allowed-origins': { type: 'string' },
-        'require-origin': { type: 'boolean' },
-        'log-level': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (values.help === true) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const values = flags(argv, {
+    port: { type: 'string' },
+    host: { type: 'string' },
+    'stun-port': { type: 'string' },
+    'ping-interval': { type: 'string' },
+    'max-message-bytes': { type: 'string' },
+    'max-peers-per-room': { type: 'string' },
+    'rate-limit': { type: 'string' },
+    'auth-secret-env': { type: 'string' },
+    'auth-public-key': { type: 'string' },
+    'auth-issuer': { type: 'string' },
+    'auth-audience': { type: 'string' },
+    'allowed-origins': { type: 'string' },
+    'require-origin': { type: 'boolean' },
+    'log-level': { type: 'string' },
+  } as const);
+  if (typeof values === 'number') return values;
   let server;
   try {
     const level = values['log-level'] ?? 'info';
