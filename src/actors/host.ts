@@ -401,11 +401,23 @@ export class ActorHost {
     this.#count = 0;
   }
 
-  /** Deactivates everything and stops the sweep. */
+  /**
+   * Deactivates everything and stops the sweep. Resolves once every activation is gone (an activating one
+   * finishes first, then goes) and every commit started so far, with its mirror, has finished: the replies of
+   * the messages that ran are out, and queued messages were handed to the orphan handler.
+   */
   async close(): Promise<void> {
     this.#sweeper?.cancel();
     this.#sweeper = undefined;
-    await Promise.all(this.list().map((a) => this.deactivate(a, 'shutdown')));
+    await Promise.all(
+      this.list().map((act) => {
+        if (act.status === Status.Gone) return undefined;
+        act.gone ??= new Promise<void>((resolve) => (act.goneResolve = resolve));
+        void this.deactivate(act, 'shutdown');
+        return act.gone;
+      }),
+    );
+    await this.flushed();
   }
 
   /**

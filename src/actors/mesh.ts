@@ -268,6 +268,19 @@ const MAX_CAST_HOPS = 3;
 const MAX_TAILS = 4096;
 /** How long a mirror or a fetch may take before it counts as failed. */
 const REPLICATION_TIMEOUT_MS = 3000;
+/** How long a graceful close may take in all, by default; each step is cut at its share (see `Mesh.close`). */
+export const DEFAULT_CLOSE_TIMEOUT_MS = 4000;
+/** Longest wait for the view that shows this peer without capabilities (the hand-off view) during a close. */
+const HANDOFF_VIEW_MS = 1000;
+/** After the hand-off view, how long no request may have arrived before a closing peer leaves (at least). */
+const LINGER_QUIET_MS = 100;
+/** ... and at most, however busy. */
+const LINGER_MAX_MS = 600;
+/** Casts held by a closing peer until the hand-off view names their new owners (more are dropped). */
+const MAX_HELD_CASTS = 10_000;
+
+/** The steps of a graceful close, in order (see `Mesh.close`). */
+export type CloseStep = 'drain' | 'handoff' | 'linger' | 'leave' | 'transport' | 'store';
 
 /** One peer of a mesh. Create it with `createMesh` (or `Mesh.start` from parts). */
 export class Mesh implements MeshCaller {
@@ -292,11 +305,24 @@ export class Mesh implements MeshCaller {
       this.#callsServed++;
       this.#reply(to, [Kind.Reply, rid, reply ?? null]);
     },
-    failed: (to, rid, error) => this.#reply(to, [Kind.Error, rid, errorToWire(error), this.table.version]),
+    // The frame's view is what a refused caller waits for: a leaving peer's refusal names the view after this one.
+    failed: (to, rid, error) => this.#reply(to, [Kind.Error, rid, errorToWire(error), refusalView(error, this.table.version)]),
   };
   #rid = 0;
   #keySeq = 0;
   #closed = false;
+  /** The graceful close in progress (or done). */
+  #closing: Promise<void> | undefined;
+  /** This peer left the room (or crashed): views are no longer applied. */
+  #left = false;
+  /** While closing: the view at which this peer was seen without capabilities (its shards have new owners). */
+  #handoffView: number | undefined;
+  /** Resolves the wait for the hand-off view. */
+  #onHandoff: (() => void) | undefined;
+  /** While closing: when the last request (call, cast, mirror, fetch, subscribe) arrived. */
+  #lastRequestAt = 0;
+  /** While closing: casts received for actors this peer is giving up, routed on once the hand-off view is in. */
+  #heldCasts: Array<{ capability: string; type: string; id: string; op: string; arg: unknown; hops: number }> | undefined;
   readonly #viewWaiters = new Set<{ version: number; resolve: () => void }>();
   #callsServed = 0;
   #framesDropped = 0;
@@ -312,6 +338,8 @@ export class Mesh implements MeshCaller {
   readonly #room: RoomStats;
   /** Clustered functions served by and called from this peer (created on first use). */
   #clustered: ClusteredRegistry | undefined;
+  /** Clustered requests being served here (a close waits for them). */
+  readonly #servingClustered = new Set<Promise<void>>();
 
   private constructor(parts: MeshParts) {
     this.#parts = parts;
@@ -406,7 +434,8 @@ export class Mesh implements MeshCaller {
     }
     signaling.setHandlers({
       onView: (view) => {
-        if (!this.#closed) this.table.applyView(view);
+        // A closing peer follows views until it leaves: it hands its shards over through one.
+        if (!this.#left) this.table.applyView(view);
       },
       onSignal: (from, data) => this.#onSignal?.(from, data),
       onStatus: (status) => {
@@ -653,21 +682,136 @@ export class Mesh implements MeshCaller {
     });
   }
 
-  /** Deactivates every actor, leaves the room, closes the transport. Pending calls reject with `Closed`. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  /**
+   * Leaves the room gracefully, handing this peer's actors over without failing a call, in bounded time
+   * (`timeoutMs`, default {@link DEFAULT_CLOSE_TIMEOUT_MS}; a step that overruns its share is cut and reported
+   * as a `close:step` event with `ok: false`):
+   *
+   * 1. `drain`: calls that arrive from now on are refused with a retryable `NotOwner` naming the next view (callers
+   *    wait for it and retry at the new owner, with the same idempotency key); calls already running finish, and
+   *    their commits, mirrors to the standby and replies go out while every link is still up; calls still queued
+   *    are refused the same way. Every actor is deactivated.
+   * 2. `handoff`: this peer announces that it serves no capability and waits for that view: the others now route
+   *    to the successors (the standbys, which hold every acknowledged write), while this peer is still in the
+   *    room and its links stay up, so nothing in flight to it is failed as lost.
+   * 3. `linger`: it keeps answering what was sent to it before the others saw that view (refusals, mirror and
+   *    fetch replies), until no request arrived for a moment.
+   * 4. `leave`, then `transport` (links close last) and `store`.
+   *
+   * This peer's own pending calls reject with `Closed`; calls made after `close()` started reject with `Closed`.
+   */
+  close(options: { timeoutMs?: number } = {}): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    if (this.#closed) return Promise.resolve(); // crashed
+    this.#closing = this.#close(options.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
+    return this.#closing;
+  }
+
+  async #close(timeoutMs: number): Promise<void> {
+    const clock = this.#clock;
+    const end = clock.now() + Math.max(0, timeoutMs);
+    /** Time left before `end`, keeping `reserve` ms for the steps after this one. */
+    const budget = (cap: number, reserve: number): number => Math.max(0, Math.min(cap, end - reserve - clock.now()));
     this.#closed = true;
+    this.#heldCasts = [];
+    this.#lastRequestAt = clock.now();
     this.#clustered?.close();
     this.#subs.close(true);
     this.#room.stop(true);
-    // Leave first, so the others route to this peer's successors; then hand over: drain every actor (its
-    // commits and mirrors finish while the transport is still open) and send queued callers on with NotOwner.
-    await this.#parts.signaling?.leave();
-    await this.#host.close();
+    const { signaling, transport } = this.#parts;
+    // 1. Drain while every link is up (the others still route to this peer, which refuses anything new).
+    await this.#closeStep('drain', Promise.all([this.#host.close(), ...this.#servingClustered]), budget(timeoutMs, Math.min(1000, timeoutMs / 4)));
+    // 2. Hand over: the view without this peer's capabilities routes every caller to the successors.
+    if (signaling !== undefined && transport !== undefined && this.#self.capabilities.length > 0) {
+      this.#capabilities = new Set();
+      this.#self = { ...this.#self, capabilities: [] };
+      const handedOff = new Promise<void>((resolve) => (this.#onHandoff = resolve));
+      try {
+        signaling.updateCapabilities([]);
+        this.#checkHandoff();
+      } catch {
+        this.#onHandoff = undefined; // signaling is gone: the others learn of this peer's departure by its leave
+      }
+      if (this.#onHandoff !== undefined || this.#handoffView !== undefined) {
+        await this.#closeStep('handoff', handedOff, budget(HANDOFF_VIEW_MS, 600));
+        this.#onHandoff = undefined;
+        // Casts that came in meanwhile go to their new owners.
+        for (const c of this.#heldCasts.splice(0)) {
+          try {
+            this.#castRouted(c.capability, c.type, c.id, c.op, c.arg, c.hops + 1);
+          } catch (error) {
+            this.#emitter.emit('cast:failed', { address: { capability: c.capability, type: c.type, id: c.id }, error: error as Error });
+          }
+        }
+        // 3. Answer what is still in flight to this peer (sent before the others saw the hand-off view).
+        await this.#closeStep('linger', this.#linger(budget(LINGER_MAX_MS, 400)), Number.POSITIVE_INFINITY);
+      }
+    }
+    this.#heldCasts = undefined;
+    // 4. Leave, then close the links (last: replies and refusals above are already out).
+    this.#left = true;
+    if (signaling !== undefined) await this.#closeStep('leave', signaling.leave(), Math.max(100, budget(500, 200)));
     this.#stopSweeper();
     for (const p of [...this.#pending.values()]) p.reject(meshError('Closed', `peer ${this.peerId} closed`));
-    await this.#parts.transport?.close();
-    if (this.#parts.ownsStore === true) await this.#parts.store?.close();
+    if (transport !== undefined) await this.#closeStep('transport', transport.close(), Math.max(100, budget(1000, 0)));
+    if (this.#parts.ownsStore === true && this.#parts.store !== undefined) await this.#closeStep('store', this.#parts.store.close(), Math.max(200, budget(1000, 0)));
+  }
+
+  /** Waits for one step of a close, at most `maxMs`; reports it (`close:step`), cut short or not. Never throws. */
+  async #closeStep(step: CloseStep, work: Promise<unknown>, maxMs: number): Promise<void> {
+    const started = this.#clock.now();
+    let timer: Timer | undefined;
+    let ok = true;
+    const bounded = Number.isFinite(maxMs)
+      ? new Promise<void>((resolve) => {
+          timer = this.#clock.setTimeout(() => {
+            ok = false;
+            resolve();
+          }, maxMs);
+        })
+      : undefined;
+    const done = work.then(
+      () => undefined,
+      () => undefined,
+    );
+    await (bounded === undefined ? done : Promise.race([done, bounded]));
+    timer?.cancel();
+    this.#emitter.emit('close:step', { peerId: this.peerId, step, durationMs: this.#clock.now() - started, ok });
+  }
+
+  /** During a close: resolves the hand-off wait once this peer's table shows it without capabilities. */
+  #checkHandoff(): void {
+    if (this.#handoffView !== undefined || !this.#closed || this.#left) return;
+    const me = this.table.peer(this.peerId);
+    if (me === undefined || me.capabilities.length > 0 || me.incarnation !== this.#self.incarnation) return;
+    this.#handoffView = this.table.version;
+    const resolve = this.#onHandoff;
+    this.#onHandoff = undefined;
+    resolve?.();
+  }
+
+  /** Waits until no request arrived for a moment ({@link LINGER_QUIET_MS}, more on slow links), at most `maxMs`. */
+  async #linger(maxMs: number): Promise<void> {
+    const clock = this.#clock;
+    const until = clock.now() + maxMs;
+    let rtt = 0;
+    const transport = this.#parts.transport;
+    if (transport?.rtt !== undefined) {
+      for (const p of this.table.peers) if (p.id !== this.peerId) rtt = Math.max(rtt, transport.rtt(p.id) ?? 0);
+    }
+    const quiet = Math.min(LINGER_MAX_MS, Math.max(LINGER_QUIET_MS, 2 * rtt + 20));
+    this.#lastRequestAt = Math.max(this.#lastRequestAt, clock.now() - quiet / 2);
+    for (;;) {
+      const now = clock.now();
+      const wait = Math.min(this.#lastRequestAt + quiet - now, until - now);
+      if (wait <= 0) return;
+      await this.#sleep(wait);
+    }
+  }
+
+  /** While closing: the view a refused caller should wait for (the hand-off view, or the next one). */
+  #refusalView(): number {
+    return this.#handoffView ?? this.table.version + 1;
   }
 
   /**
@@ -677,6 +821,7 @@ export class Mesh implements MeshCaller {
   async _crash(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#left = true;
     this.#clustered?.close();
     this.#subs.close(false);
     this.#room.stop(false);
@@ -1019,9 +1164,11 @@ export class Mesh implements MeshCaller {
         this.#serveCast(from, frame);
         return;
       case Kind.Mirror:
+        if (this.#closed) this.#lastRequestAt = this.#clock.now();
         void this.#serveMirror(from, frame);
         return;
       case Kind.Fetch:
+        if (this.#closed) this.#lastRequestAt = this.#clock.now();
         void this.#serveFetch(from, frame);
         return;
       case Kind.Subscribe:
@@ -1076,11 +1223,18 @@ export class Mesh implements MeshCaller {
       this.#dropped(from, `replayed request id ${rid}`);
       return;
     }
+    if (this.#closed) this.#lastRequestAt = this.#clock.now();
     if (type === CLUSTERED_TYPE) {
+      // A closing peer's registry refuses with a NotOwner of its own (the caller picks another peer).
       this.#serveClustered(from, rid, capability, id, op, arg, key, ttl);
       return;
     }
-    if (this.#closed || !this.#owns(capability, id)) {
+    if (this.#closed) {
+      // Closing: nothing new starts here. Retryable: the caller waits for the view that names the successor.
+      this.#serve.failed(from, rid, this.#closingRefusal({ capability, type, id }));
+      return;
+    }
+    if (!this.#owns(capability, id)) {
       const where = fmt({ capability, type, id });
       this.#serve.failed(from, rid, meshError('NotOwner', `peer ${this.peerId} does not own ${where} in view ${this.table.version}`, { details: { view: this.table.version } }));
       return;
@@ -1100,10 +1254,13 @@ export class Mesh implements MeshCaller {
       this.#serve.failed(from, rid, unknownFunction(this.peerId, name, capability));
       return;
     }
-    registry.serve(from, capability, name, op, arg, key === '' ? undefined : key, this.#clock.now() + ttl).then(
+    const served = registry.serve(from, capability, name, op, arg, key === '' ? undefined : key, this.#clock.now() + ttl).then(
       (reply) => this.#serve.replied(from, rid, reply),
       (error: unknown) => this.#serve.failed(from, rid, asMeshError(error, 'HandlerFailed', this.peerId)),
     );
+    // A close drains these too (their replies leave before the links close).
+    this.#servingClustered.add(served);
+    void served.finally(() => this.#servingClustered.delete(served));
   }
 
   // ---------------------------------------------------------------- replication
@@ -1195,6 +1352,11 @@ export class Mesh implements MeshCaller {
   #serveCast(from: string, f: CastFrame): void {
     const [, capability, type, id, op, arg, , hops] = f;
     const address = { capability, type, id };
+    if (this.#closed) {
+      this.#lastRequestAt = this.#clock.now();
+      this.#holdCast(address, op, arg, hops);
+      return;
+    }
     if (this.#owns(capability, id)) {
       try {
         this.#host.deliver(address, { op, arg, resolve: undefined, reject: undefined, cancelled: false, deadline: undefined });
@@ -1219,8 +1381,13 @@ export class Mesh implements MeshCaller {
   #serveSubscribe(from: string, f: SubscribeFrame): void {
     const [, rid, capability, type, id, subId, , resumeStream, resumeSeq] = f;
     const address = { capability, type, id };
-    const fail = (error: MeshError): void => this.#reply(from, [Kind.Error, rid, errorToWire(error), this.table.version]);
-    if (this.#closed || !this.#owns(capability, id)) {
+    const fail = (error: MeshError): void => this.#reply(from, [Kind.Error, rid, errorToWire(error), refusalView(error, this.table.version)]);
+    if (this.#closed) {
+      this.#lastRequestAt = this.#clock.now();
+      fail(this.#closingRefusal(address));
+      return;
+    }
+    if (!this.#owns(capability, id)) {
       fail(meshError('NotOwner', `peer ${this.peerId} does not own ${fmt(address)} in view ${this.table.version}`, { details: { view: this.table.version } }));
       return;
     }
@@ -1354,6 +1521,22 @@ export class Mesh implements MeshCaller {
     return this.#capabilities.has(capability) && this.#ownerOf(capability, shardFor(id, this.#parts.shardCount)) === this.peerId;
   }
 
+  /** The refusal of a closing peer: `NotOwner` naming the view to wait for (the one without this peer's shards). */
+  #closingRefusal(address: ActorAddress): MeshError {
+    const view = this.#refusalView();
+    return meshError('NotOwner', `peer ${this.peerId} is leaving; ${fmt(address)} moves in view ${view}`, { details: { view, leaving: true } });
+  }
+
+  /** While closing: keeps a cast until the hand-off view names its new owner (dropped after the close). */
+  #holdCast(address: ActorAddress, op: string, arg: unknown, hops: number): void {
+    const held = this.#heldCasts;
+    if (held !== undefined && held.length < MAX_HELD_CASTS && hops < MAX_CAST_HOPS) {
+      held.push({ capability: address.capability, type: address.type, id: address.id, op, arg, hops });
+    } else {
+      this.#dropped(this.peerId, `cast to ${fmt(address)} dropped: peer ${this.peerId} is closing`);
+    }
+  }
+
   /** Messages queued on an actor that went away: run them here if we still own it, else send callers back. */
   #reroute(address: ActorAddress, envs: Envelope[]): void {
     const owned = !this.#closed && this.#owns(address.capability, address.id);
@@ -1367,8 +1550,14 @@ export class Mesh implements MeshCaller {
         }
       } else if (env.reject !== undefined) {
         // Retryable: the caller finds the next owner (after a graceful leave, the successor).
-        env.reject(meshError('NotOwner', `peer ${this.peerId} no longer serves ${fmt(address)}`, { details: { view: this.table.version } }));
-      } else if (!this.#closed) {
+        env.reject(
+          this.#closed
+            ? this.#closingRefusal(address)
+            : meshError('NotOwner', `peer ${this.peerId} no longer serves ${fmt(address)}`, { details: { view: this.table.version } }),
+        );
+      } else if (this.#closed) {
+        this.#holdCast(address, env.op, env.arg, 0);
+      } else {
         try {
           this.#castRouted(address.capability, address.type, address.id, env.op, env.arg, 1);
         } catch (error) {
@@ -1421,6 +1610,7 @@ export class Mesh implements MeshCaller {
     }
     this.#host.remirror();
     for (const w of [...this.#viewWaiters]) if (version >= w.version) w.resolve();
+    if (this.#closed) this.#checkHandoff();
     this.#subs.onViewChange();
     this.#room.onViewChange();
   }
@@ -1499,6 +1689,12 @@ function validateRequest(r: CallRequest): void {
   if (r.payload === null || typeof r.payload !== 'object' || typeof r.payload.op !== 'string' || r.payload.op.length === 0) {
     throw meshError('InvalidArgument', 'request.payload must be { op: string, arg?: unknown }');
   }
+}
+
+/** The view an Error frame carries: a NotOwner's own (a leaving peer names the next view), else this peer's. */
+function refusalView(error: MeshError, current: number): number {
+  const view = error.code === 'NotOwner' ? error.details['view'] : undefined;
+  return typeof view === 'number' && Number.isSafeInteger(view) && view > current ? view : current;
 }
 
 function timeout(a: ActorAddress, deadline: number): MeshError {

@@ -37,6 +37,11 @@ export interface MeshEventMap {
   'protocol:dropped': { from: string; reason: string };
   /** The signaling connection changed state (`open` again after `connecting` means it reconnected). */
   'signaling:status': { status: 'connecting' | 'open' | 'closed' };
+  /**
+   * One step of a graceful close finished (`drain`, `handoff`, `linger`, `leave`, `transport`, `store`; see
+   * `Mesh.close`); `ok: false` when it overran its share of the close's time and was cut short.
+   */
+  'close:step': { peerId: string; step: string; durationMs: number; ok: boolean };
 }
 
 /** An event name. */
