@@ -248,9 +248,17 @@ export class ActorHost {
   readonly #store: StateStore | undefined;
   readonly #epoch: () => number;
   readonly #replication: Replication | undefined;
-  /** The group collecting this tick's durable writes, and the chain of commits in flight (in order). */
+  /** The group collecting this tick's durable writes. */
   #group: CommitGroup | undefined;
-  #commits: Promise<void> = Promise.resolve();
+  /**
+   * The last commit (store write, then mirror, then release of the outcomes) of each actor in flight, by state key.
+   * Commits of one actor run in order, each after the previous one settled (a failed mirror rolls back before the
+   * next write); commits of different actors do not wait for each other, so a slow standby delays only the
+   * actors it mirrors.
+   */
+  readonly #lastCommit = new Map<string, Promise<void>>();
+  /** Every commit in flight (for `flushed`). */
+  readonly #inflight = new Set<Promise<void>>();
   readonly #events: EventWire | undefined;
   readonly #limits: SubscriptionLimits;
   readonly #streamPrefix: string;
@@ -450,7 +458,7 @@ export class ActorHost {
       // Load before onActivate; after a commit failure the state on disk is the truth again. A replicated actor
       // takes the newest copy among this peer and the others of its preference list (the old owner on a join,
       // the standby after a crash), and keeps it locally before serving.
-      pending = this.#commits
+      pending = this.#settled(key)
         .then(async () => {
           let record = await store.get(key);
           if (replication !== undefined) {
@@ -644,58 +652,85 @@ export class ActorHost {
       }
     }
     const store = this.#store!;
-    this.#commits = this.#commits.then(async () => {
-      let failure: MeshError | undefined = snapshotError;
-      const actFailures = new Map<Activation, MeshError>();
-      if (failure === undefined) {
-        try {
-          await store.batch(ops);
-        } catch (error) {
-          failure = error instanceof MeshError ? error : meshError('StorageError', `commit failed: ${describe(error)}`, { cause: error });
-        }
-      }
-      if (failure === undefined) {
-        let i = 0;
-        const mirrored: Array<[Activation, StateRecord, Promise<void>]> = [];
-        // Mirror failures are per actor: the other actors of the group are stored and mirrored.
-        for (const act of group.acts.keys()) {
-          const op = ops[i++]!;
-          act.version = op.record.version;
-          if (act.replicated) mirrored.push([act, op.record, this.#replication!.mirror(act.address, op.record, this.#tailOf(act, op.record, group.events.get(act) ?? 0))]);
-          else act.committed = op.record;
-        }
-        if (mirrored.length > 0) {
-          // The output gate: replies wait for the standby's acknowledgement too. Not mirrored means not written:
-          // a failed mirror rolls the local record back to the last mirrored one and drops the activation, so
-          // the caller's retry runs once, on whichever peer owns the actor then.
-          const results = await Promise.allSettled(mirrored.map((m) => m[2]));
-          for (let k = 0; k < mirrored.length; k++) {
-            const [act, record] = mirrored[k]!;
-            const r = results[k]!;
-            if (r.status === 'fulfilled') {
-              act.committed = record;
-              continue;
-            }
-            actFailures.set(act, r.reason instanceof MeshError ? r.reason : meshError('PeerUnavailable', `mirror failed: ${describe(r.reason)}`, { cause: r.reason }));
-            const key = stateKey(act.address);
-            try {
-              if (act.committed === undefined) await store.delete(key);
-              else await store.put(key, act.committed, { expectEpochAtMost: false });
-            } catch {
-              // The store failed too; the activation is dropped below either way.
-            }
-            this.#discard(act);
-          }
-        }
-      } else {
-        // Memory is ahead of the store: forget these activations; the next message reloads the stored state.
-        for (const act of group.acts.keys()) this.#discard(act);
-      }
-      for (const [act, releases] of group.acts) {
-        const error = failure ?? actFailures.get(act);
-        for (const release of releases) release(error);
+    const before: Promise<void>[] = [];
+    for (const act of group.acts.keys()) {
+      const last = this.#lastCommit.get(stateKey(act.address));
+      if (last !== undefined) before.push(last);
+    }
+    // One store write for the group, after the previous commit of each of its actors.
+    const written = (before.length === 0 ? Promise.resolve() : Promise.all(before)).then(async (): Promise<MeshError | undefined> => {
+      if (snapshotError !== undefined) return snapshotError;
+      try {
+        await store.batch(ops);
+        return undefined;
+      } catch (error) {
+        return error instanceof MeshError ? error : meshError('StorageError', `commit failed: ${describe(error)}`, { cause: error });
       }
     });
+    let i = 0;
+    for (const [act, releases] of group.acts) {
+      const op = ops[i++];
+      const key = stateKey(act.address);
+      // Then each actor on its own: its mirror, then its outcomes (a slow standby holds up only its actors).
+      const committed = written.then(async (failure) => {
+        if (failure !== undefined || op === undefined) {
+          // Memory is ahead of the store: forget this activation; the next message reloads the stored state.
+          this.#discard(act);
+          for (const release of releases) release(failure);
+          return;
+        }
+        act.version = op.record.version;
+        const record = op.record;
+        if (!act.replicated) {
+          act.committed = record;
+          for (const release of releases) release(undefined);
+          return;
+        }
+        // The output gate: replies wait for the standby's acknowledgement too. Not mirrored means not written:
+        // a failed mirror rolls the local record back to the last mirrored one and drops the activation, so
+        // the caller's retry runs once, on whichever peer owns the actor then.
+        try {
+          await this.#replication!.mirror(act.address, record, this.#tailOf(act, record, group.events.get(act) ?? 0));
+        } catch (reason) {
+          const error = reason instanceof MeshError ? reason : meshError('PeerUnavailable', `mirror failed: ${describe(reason)}`, { cause: reason });
+          try {
+            if (act.committed === undefined) await store.delete(key);
+            else await store.put(key, act.committed, { expectEpochAtMost: false });
+          } catch {
+            // The store failed too; the activation is dropped below either way.
+          }
+          this.#discard(act);
+          for (const release of releases) release(error);
+          return;
+        }
+        act.committed = record;
+        for (const release of releases) release(undefined);
+      });
+      // Never rejects (the next commit of this actor waits for it).
+      const done = committed.then(undefined, (error: unknown) => {
+        this.#emitter.emit('handler:error', { address: act.address, peerId: this.peerId, error: error instanceof Error ? error : new Error(String(error)) });
+      });
+      this.#lastCommit.set(key, done);
+      this.#inflight.add(done);
+      void done.then(() => {
+        this.#inflight.delete(done);
+        if (this.#lastCommit.get(key) === done) this.#lastCommit.delete(key);
+      });
+    }
+  }
+
+  /** Resolves once every commit of the actor with state key `key` started so far has finished. */
+  #settled(key: string): Promise<void> {
+    const group = this.#group;
+    if (group !== undefined) {
+      for (const act of group.acts.keys()) {
+        if (stateKey(act.address) === key) {
+          this.#seal();
+          break;
+        }
+      }
+    }
+    return this.#lastCommit.get(key) ?? Promise.resolve();
   }
 
   /** Drops an activation without saving or running onDeactivate; its queued messages are re-routed. */
@@ -712,7 +747,7 @@ export class ActorHost {
   /** Resolves once every commit started so far has finished. */
   flushed(): Promise<void> {
     if (this.#group !== undefined) this.#seal();
-    return this.#commits;
+    return this.#inflight.size === 0 ? Promise.resolve() : Promise.all([...this.#inflight]).then(() => undefined);
   }
 
   readonly #idleWaiters = new Map<Activation, () => void>();
@@ -728,7 +763,7 @@ export class ActorHost {
   }
 
   async #finishDeactivate(act: Activation): Promise<void> {
-    if (act.durable) await this.flushed();
+    if (act.durable) await this.#settled(stateKey(act.address));
     try {
       await act.def.onDeactivate?.(act);
     } catch (error) {
@@ -772,7 +807,7 @@ export class ActorHost {
 
   /**
    * Gives up an actor here (its shard moved): deactivates it if active, then waits until it is gone and every
-   * commit (and mirror) started so far has finished. The new owner calls this through a fetch before loading.
+   * commit (and mirror) of it started so far has finished. The new owner calls this through a fetch before loading.
    */
   async release(address: ActorAddress): Promise<void> {
     const act = this.get(address.capability, address.type, address.id);
@@ -781,7 +816,7 @@ export class ActorHost {
       void this.deactivate(act, 'not-owner');
       await act.gone;
     }
-    await this.flushed();
+    await this.#settled(stateKey(address));
   }
 
   // ---------------------------------------------------------------- subscriptions (owner side)

@@ -268,6 +268,12 @@ const MAX_CAST_HOPS = 3;
 const MAX_TAILS = 4096;
 /** How long a mirror or a fetch may take before it counts as failed. */
 const REPLICATION_TIMEOUT_MS = 3000;
+/** Standbys a committed record is sent to, at most, when they leave the view before acknowledging it. */
+const MIRROR_ATTEMPTS = 3;
+/** After losing the link to a standby, how long to wait for the view that removes it before failing the mirror. */
+const STANDBY_LOSS_VIEW_MS = 1000;
+/** Departed peers remembered (so nothing is sent to them until they return); the oldest are forgotten first. */
+const MAX_DEPARTED = 4096;
 /** How long a graceful close may take in all, by default; each step is cut at its share (see `Mesh.close`). */
 export const DEFAULT_CLOSE_TIMEOUT_MS = 4000;
 /** Longest wait for the view that shows this peer without capabilities (the hand-off view) during a close. */
@@ -324,6 +330,13 @@ export class Mesh implements MeshCaller {
   /** While closing: casts received for actors this peer is giving up, routed on once the hand-off view is in. */
   #heldCasts: Array<{ capability: string; type: string; id: string; op: string; arg: unknown; hops: number }> | undefined;
   readonly #viewWaiters = new Set<{ version: number; resolve: () => void }>();
+  /**
+   * Peers that left the view (and have not come back, nor sent a frame since). Nothing is sent to them: a frame
+   * to a peer that is not in the room makes a connection-oriented transport (WebRTC) dial it, and that dial is not
+   * refused, it only times out (10 s), holding every frame queued behind it, those to the peer's next incarnation
+   * included. (A frame from such a peer shows a link to it is up again: it is then answered.)
+   */
+  readonly #departed = new Set<string>();
   #callsServed = 0;
   #framesDropped = 0;
   /** Request ids of calls recently served per peer: a replayed call frame is dropped, not run twice. */
@@ -1013,6 +1026,7 @@ export class Mesh implements MeshCaller {
   ): Promise<unknown> {
     const transport = this.#parts.transport;
     if (transport === undefined) return Promise.reject(meshError('PeerUnavailable', `no transport to reach ${peer}`));
+    if (this.#departed.has(peer)) return Promise.reject(departedError(peer));
     let bytes: Uint8Array;
     try {
       bytes = encodeFrame(frame, this.#codec);
@@ -1048,6 +1062,7 @@ export class Mesh implements MeshCaller {
   ): void {
     const transport = this.#parts.transport;
     if (transport === undefined) return fail(meshError('PeerUnavailable', `no transport to reach ${peer}`));
+    if (this.#departed.has(peer)) return fail(departedError(peer));
     let bytes: Uint8Array;
     try {
       bytes = encodeFrame(frame, this.#codec);
@@ -1149,6 +1164,9 @@ export class Mesh implements MeshCaller {
   // ---------------------------------------------------------------- serving
 
   #onFrame(from: string, bytes: Uint8Array): void {
+    // A frame from a peer that left the view: it is alive (a partition healed) and a link to it is up again, so
+    // answering it dials no one.
+    if (this.#departed.size > 0) this.#departed.delete(from);
     let frame: Frame;
     try {
       frame = decodeFrame(bytes, this.#codec);
@@ -1265,15 +1283,34 @@ export class Mesh implements MeshCaller {
 
   // ---------------------------------------------------------------- replication
 
-  /** Copies a committed record to the actor's standby (the second peer of its preference list). */
+  /**
+   * Copies a committed record to the actor's standby (the second peer of its preference list). When the standby
+   * is lost before acknowledging (its link fails and the view removes it, or shows it restarted, within
+   * {@link STANDBY_LOSS_VIEW_MS}), and this peer still owns the actor, the copy goes to the standby of the new view
+   * instead (at most {@link MIRROR_ATTEMPTS} copies in all): the write is then acknowledged once a live standby holds
+   * it, rather than failed because the old standby died. A standby that does not answer in time fails the mirror.
+   */
   async #mirror(address: ActorAddress, record: StateRecord, tail?: StreamTail): Promise<void> {
-    const standby = this.preferenceList(address.capability, address.id, 2)[1];
-    if (standby === undefined || standby === this.peerId) return;
-    const rid = ++this.#rid;
-    const frame: MirrorFrame = tail === undefined ? [Kind.Mirror, rid, stateKey(address), record] : [Kind.Mirror, rid, stateKey(address), record, tail];
-    await this.#request(standby, rid, frame, this.#parts.replicationTimeoutMs ?? REPLICATION_TIMEOUT_MS, () =>
-      meshError('PeerUnavailable', `standby ${standby} did not acknowledge ${fmt(address)}`, { details: { peerId: standby } }),
-    );
+    for (let attempt = 1; ; attempt++) {
+      const [owner, standby] = this.preferenceList(address.capability, address.id, 2);
+      if (standby === undefined || standby === this.peerId) return;
+      const incarnation = this.table.peer(standby)?.incarnation;
+      const rid = ++this.#rid;
+      const frame: MirrorFrame = tail === undefined ? [Kind.Mirror, rid, stateKey(address), record] : [Kind.Mirror, rid, stateKey(address), record, tail];
+      try {
+        await this.#request(standby, rid, frame, this.#parts.replicationTimeoutMs ?? REPLICATION_TIMEOUT_MS, () =>
+          meshError('PeerUnavailable', `standby ${standby} did not acknowledge ${fmt(address)}`, { details: { peerId: standby } }),
+        );
+        return;
+      } catch (error) {
+        if (!isMeshError(error, 'PeerUnavailable') || attempt >= MIRROR_ATTEMPTS || this.#closed || owner !== this.peerId) throw error;
+        // The link may go down before the view removes the peer: wait for that view (briefly).
+        const gone = (): boolean => this.table.peer(standby)?.incarnation !== incarnation;
+        const until = this.#clock.now() + STANDBY_LOSS_VIEW_MS;
+        while (!gone() && !this.#closed && this.#clock.now() < until) await this.waitForView(this.table.version + 1, until - this.#clock.now());
+        if (!gone() || this.#closed || this.preferenceList(address.capability, address.id, 1)[0] !== this.peerId) throw error;
+      }
+    }
   }
 
   /** The newest record of `address` held by the other peers of its preference list, with its stream tail. */
@@ -1478,6 +1515,7 @@ export class Mesh implements MeshCaller {
         }
         const transport = this.#parts.transport;
         if (transport === undefined) return undefined;
+        if (this.#departed.has(peer)) return Promise.reject(departedError(peer));
         const frame: EventFrame = [Kind.Event, subId, seq, event ?? null];
         return transport.send(peer, encodeFrame(frame, this.#codec));
       },
@@ -1493,6 +1531,7 @@ export class Mesh implements MeshCaller {
   #sendFrame(to: string, frame: Frame): void {
     const transport = this.#parts.transport;
     if (transport === undefined || to === this.peerId) return;
+    if (this.#departed.has(to)) return;
     let bytes: Uint8Array;
     try {
       bytes = encodeFrame(frame, this.#codec);
@@ -1505,7 +1544,8 @@ export class Mesh implements MeshCaller {
 
   #reply(to: string, frame: Frame): void {
     const transport = this.#parts.transport;
-    if (transport === undefined) return;
+    // A departed caller is gone with its request (see `#departed`).
+    if (transport === undefined || this.#departed.has(to)) return;
     let bytes: Uint8Array;
     try {
       bytes = encodeFrame(frame, this.#codec);
@@ -1572,6 +1612,11 @@ export class Mesh implements MeshCaller {
   #onTableChange(change: TableChange): void {
     switch (change.type) {
       case 'join':
+        if (this.#departed.delete(change.peer.id)) {
+          // A returning peer (same id, new process): any link to its id belongs to the old one. Drop it before
+          // anything is sent to the new one, so that gets a fresh connection instead of queueing behind it.
+          this.#parts.transport?.disconnect(change.peer.id);
+        }
         this.#emitter.emit('peer:join', { peerId: change.peer.id, kind: change.peer.kind, capabilities: change.peer.capabilities, view: change.version });
         return;
       case 'leave':
@@ -1579,7 +1624,10 @@ export class Mesh implements MeshCaller {
         this.#failPendingTo(change.peer.id, 'left the room');
         this.#host.dropSubscriber(change.peer.id);
         this.#room.onPeerGone(change.peer.id, true);
-        // A link to a departed peer is dead or about to be: a returning peer gets a fresh connection.
+        // A link to a departed peer is dead or about to be: a returning peer gets a fresh connection. Late
+        // replies (to requests it sent before it died) are not sent at all: see `#departed`.
+        this.#departed.add(change.peer.id);
+        if (this.#departed.size > MAX_DEPARTED) this.#departed.delete(this.#departed.values().next().value!);
         this.#parts.transport?.disconnect(change.peer.id);
         return;
       case 'update':
@@ -1695,6 +1743,11 @@ function validateRequest(r: CallRequest): void {
 function refusalView(error: MeshError, current: number): number {
   const view = error.code === 'NotOwner' ? error.details['view'] : undefined;
   return typeof view === 'number' && Number.isSafeInteger(view) && view > current ? view : current;
+}
+
+/** A request to a peer that left the view (it is not sent: see `Mesh.#departed`). */
+function departedError(peer: string): MeshError {
+  return meshError('PeerUnavailable', `peer ${peer} left the room`, { details: { peerId: peer } });
 }
 
 function timeout(a: ActorAddress, deadline: number): MeshError {

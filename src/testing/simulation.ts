@@ -11,7 +11,8 @@ import { meshError } from '../errors.js';
 import type { ActorAddress } from '../monitoring/events.js';
 import { seededRandom, type Random } from '../random.js';
 import { MemorySignalingHub } from '../signaling/memory.js';
-import { MemoryNetwork } from '../transport/memory.js';
+import { MemoryNetwork, type MemoryTransport } from '../transport/memory.js';
+import type { Transport } from '../transport/types.js';
 import { MemoryStateStore } from '../persistence/memory.js';
 
 /** Options of {@link createSimulation}. */
@@ -37,6 +38,11 @@ export interface SimulationOptions {
   stores?: boolean;
   /** Subscription bounds of every peer (defaults: `DEFAULT_SUBSCRIPTION_LIMITS`). */
   subscriptions?: Partial<SubscriptionLimits>;
+  /**
+   * Wraps each peer's memory transport (every incarnation gets a fresh one), e.g. to model a transport whose
+   * behaviour differs from the memory one in a way a test needs.
+   */
+  transport?: (peerId: string, memory: MemoryTransport) => Transport;
   /** Extra mesh options applied to every peer. */
   mesh?: Partial<Omit<MeshOptions, 'peerId' | 'capabilities' | 'transport' | 'signaling' | 'clock' | 'random' | 'actors'>>;
 }
@@ -115,7 +121,7 @@ export function createSimulation(options: SimulationOptions): Simulation {
           kind: 'edge',
           capabilities,
           actors: options.actors,
-          transport: network.createTransport(id),
+          transport: options.transport === undefined ? network.createTransport(id) : options.transport(id, network.createTransport(id)),
           signaling: hub.client(ROOM),
           clock,
           random,
