@@ -52,7 +52,7 @@ import {
   type SubscribeFrame,
   type SubscribeReply,
 } from './protocol.js';
-import { ReplayWindow } from './replay.js';
+import { IdMap, ReplayWindow } from './replay.js';
 import { decodeFrame, encodeFrame } from './wire.js';
 import { Subscriptions, type SubscribeOptions } from './subscriptions.js';
 import { RoomStats } from './room-stats.js';
@@ -138,7 +138,7 @@ class PendingRequest implements Pending {
   fail: (error: MeshError) => void = noop;
 
   constructor(
-    private readonly table: Map<number, Pending>,
+    private readonly table: IdMap<Pending>,
     private readonly rid: number,
     readonly owner: string,
     readonly deadline: number,
@@ -169,7 +169,7 @@ function noop(): void {}
 
 /** What a {@link RemoteCall} needs from its mesh (one object per mesh, so a call allocates no closures). */
 interface FastCallContext {
-  readonly table: Map<number, Pending>;
+  readonly table: IdMap<Pending>;
   readonly stats: StatsCollector;
   readonly clock: Clock;
   /** Continues a call whose first attempt was answered NotOwner on the general path (waits, retries). */
@@ -301,7 +301,7 @@ export class Mesh implements MeshCaller {
   #self: PeerInfo;
   #capabilities: Set<string>;
   readonly #owners = new Map<string, OwnerCache>();
-  readonly #pending = new Map<number, Pending>();
+  readonly #pending = new IdMap<Pending>();
   /** The deadline sweeper: one timer for every pending request, armed for the earliest deadline. */
   #sweepTimer: Timer | undefined;
   #sweepAt = Number.POSITIVE_INFINITY;

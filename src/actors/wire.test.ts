@@ -159,6 +159,36 @@ describe('wire: binary actor frames', () => {
     expect(decode(msgpackCodec.encode(call))).toEqual(call);
   });
 
+  it('decodes short names through its cache exactly, whatever shares a slot in it', () => {
+    const names: string[] = [];
+    for (let i = 0; i < 3000; i++) names.push(`e${i}`);
+    for (let c = 0x20; c < 0x7f; c++) names.push(String.fromCharCode(c));
+    // Same length, first and last bytes (the cache's hash): only the middle differs.
+    for (const mid of ['', 'a', 'b', 'ab', 'ba', 'xyz', 'xzy']) names.push(`<${mid}>`, `<${mid}${mid}>`);
+    names.push('é', 'aé', 'éa', 'ab\u00ff', 'x'.repeat(32), 'x'.repeat(33), `${'x'.repeat(31)}y`);
+    for (const order of [names, [...names].reverse(), names]) {
+      for (const name of order) {
+        const back = decode(encode([Kind.Call, 1, name, 'echo', name, name, null, 0, name, 0])) as Frame & unknown[];
+        expect([back[2], back[4], back[5], back[8]]).toEqual([name, name, name, name]);
+      }
+    }
+  });
+
+  it('decodes a frame inside a codec value (a codec that decodes frames itself)', () => {
+    const inner = encode([Kind.Reply, 5, 'inner']);
+    const nesting = {
+      name: 'nesting',
+      limits: msgpackCodec.limits,
+      encode: (v: unknown) => msgpackCodec.encode(v),
+      decode: (b: Uint8Array) => {
+        const v = msgpackCodec.decode(b) as { frame?: Uint8Array };
+        return v.frame === undefined ? v : decodeFrame(v.frame, msgpackCodec);
+      },
+    };
+    const outer = encodeFrame([Kind.Call, 9, 'cap', 'type', 'id', 'op', { frame: inner }, 3, 'key', 7], nesting);
+    expect(decodeFrame(outer, nesting)).toEqual([Kind.Call, 9, 'cap', 'type', 'id', 'op', [Kind.Reply, 5, 'inner'], 3, 'key', 7]);
+  });
+
   it('is smaller than the codec for a typical call and reply', () => {
     const arg = new Uint8Array(100);
     const call: Frame = [Kind.Call, 300_000, 'bench', 'echo', 'e12', 'echo', arg, 3, '', 30_000];

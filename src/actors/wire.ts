@@ -130,7 +130,10 @@ export function decodeFrame(bytes: Uint8Array, codec: Codec): Frame {
     });
   }
   if (bytes.byteLength === 0 || bytes[0] !== WIRE_MARKER) return asFrame(codec.decode(bytes));
-  const r = new Reader(bytes);
+  // One reader for every frame (decoding is synchronous; `Reader.value` restores it around the codec, the one call
+  // that could decode a frame in turn). After a malformed frame it still holds that frame until the next one.
+  const r = reader;
+  r.bytes = bytes;
   r.pos = 2;
   switch (bytes[1]) {
     case Kind.Call: {
@@ -423,11 +426,12 @@ export function writeVarint(out: Uint8Array, pos: number, n: number): number {
 
 // ------------------------------------------------------------------ decoding
 
+const NO_BYTES = new Uint8Array(0);
+
 /** A cursor over one frame; every read checks what is left. */
 class Reader {
+  bytes: Uint8Array = NO_BYTES;
   pos = 0;
-
-  constructor(readonly bytes: Uint8Array) {}
 
   varint(): number {
     const bytes = this.bytes;
@@ -510,28 +514,57 @@ class Reader {
       case V_CODEC: {
         const length = this.varint();
         const start = this.take(length);
-        return codec.decode(this.bytes.subarray(start, start + length));
+        const bytes = this.bytes;
+        const pos = this.pos;
+        const value = codec.decode(bytes.subarray(start, start + length));
+        this.bytes = bytes;
+        this.pos = pos;
+        return value;
       }
       default:
         throw bad(`unknown value tag 0x${tag.toString(16)}`);
     }
   }
 
+  /** Checks that the whole frame was read, and lets go of it. */
   end(): void {
     if (this.pos !== this.bytes.byteLength) throw bad(`${this.bytes.byteLength - this.pos} trailing bytes`);
+    this.bytes = NO_BYTES;
   }
 }
+
+/**
+ * Short ASCII strings decoded recently, by a hash of their bytes: names and ids repeat from frame to frame (every
+ * call names its capability, type and handler), so a hit returns the string decoded before instead of building
+ * it again: no allocation, and the string's hash (computed by the first `Map` lookup that used it) comes along.
+ */
+const STRING_CACHE_BITS = 10;
+const stringCache: string[] = new Array<string>(1 << STRING_CACHE_BITS).fill('');
+
+const reader = new Reader();
 
 /** Strict UTF-8: invalid sequences are a `ProtocolError`, not replacement characters. */
 function decodeUtf8(bytes: Uint8Array, start: number, length: number): string {
   if (length > 32) return decodeUtf8Slow(bytes, start, length);
-  // Short ASCII (names and ids): building the string by hand beats a call into the platform's decoder.
+  // Short strings (names and ids): look them up in the cache by their length and first and last bytes; a cached
+  // string is ASCII, so equal to the bytes means valid. On a miss, build the string by hand (that beats a call into
+  // the platform's decoder) and cache it if it is ASCII.
+  const last = start + length - 1;
+  const h = Math.imul(length ^ (bytes[start]! << 6) ^ (bytes[last]! << 13) ^ (bytes[last - 1]! << 20), 0x9e3779b1);
+  const slot = h >>> (32 - STRING_CACHE_BITS);
+  const cached = stringCache[slot]!;
+  if (cached.length === length) {
+    let i = 0;
+    while (i < length && cached.charCodeAt(i) === bytes[start + i]) i++;
+    if (i === length) return cached;
+  }
   let s = '';
-  for (let i = start; i < start + length; i++) {
+  for (let i = start; i <= last; i++) {
     const b = bytes[i]!;
     if (b >= 0x80) return decodeUtf8Slow(bytes, start, length);
     s += String.fromCharCode(b);
   }
+  stringCache[slot] = s;
   return s;
 }
 

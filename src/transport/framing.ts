@@ -67,13 +67,6 @@ const MIN_SPLIT_PART = 64;
 const SPLIT_SMALL_DIVISOR = 8;
 const EMPTY = new Uint8Array(0);
 
-interface PendingFrame<T> {
-  readonly frame: Uint8Array;
-  /** Bytes of `frame` already placed in messages. */
-  offset: number;
-  readonly tag: T;
-}
-
 interface PendingControl {
   readonly kind: ControlKind;
   readonly body: Uint8Array;
@@ -85,7 +78,11 @@ interface PendingControl {
  */
 export class FrameEncoder<T> {
   #messageSize: number;
-  readonly #frames = new Queue<PendingFrame<T>>();
+  /** Frames queued, and their tags (two queues in step: no object per frame). */
+  readonly #frames = new Queue<Uint8Array>();
+  readonly #tags = new Queue<T>();
+  /** Bytes of the head frame already placed in messages. */
+  #headOffset = 0;
   #control: PendingControl[] = [];
   #queuedBytes = 0;
   #completedBytes = 0;
@@ -131,7 +128,8 @@ export class FrameEncoder<T> {
 
   /** Queues a frame; `tag` comes back from {@link nextMessage} once the frame's last byte is in a message. */
   pushFrame(frame: Uint8Array, tag: T): void {
-    this.#frames.push({ frame, offset: 0, tag });
+    this.#frames.push(frame);
+    this.#tags.push(tag);
     this.#queuedBytes += frame.byteLength;
   }
 
@@ -164,8 +162,8 @@ export class FrameEncoder<T> {
       let i = 0;
       let open = true;
       const head = this.#frames.peek();
-      if (head !== undefined && head.offset > 0) {
-        const remaining = head.frame.byteLength - head.offset;
+      if (head !== undefined && this.#headOffset > 0) {
+        const remaining = head.byteLength - this.#headOffset;
         const room = space - RECORD_HEADER_BYTES;
         if (room < 1) open = false;
         else {
@@ -178,7 +176,7 @@ export class FrameEncoder<T> {
       while (open) {
         const p = this.#frames.at(i);
         if (p === undefined) break;
-        const length = p.frame.byteLength;
+        const length = p.byteLength;
         if (RECORD_HEADER_BYTES + length <= space) {
           whole++;
           space -= RECORD_HEADER_BYTES + length;
@@ -201,7 +199,7 @@ export class FrameEncoder<T> {
     let size = MESSAGE_HEADER_BYTES;
     for (let c = 0; c < controls; c++) size += RECORD_HEADER_BYTES + this.#control[c]!.body.byteLength;
     if (contLen > 0) size += RECORD_HEADER_BYTES + contLen;
-    for (let w = 0, i = contLen > 0 ? 1 : 0; w < whole; w++, i++) size += RECORD_HEADER_BYTES + this.#frames.at(i)!.frame.byteLength;
+    for (let w = 0, i = contLen > 0 ? 1 : 0; w < whole; w++, i++) size += RECORD_HEADER_BYTES + this.#frames.at(i)!.byteLength;
     if (startLen > 0) size += RECORD_HEADER_BYTES + START_EXTRA + startLen;
 
     const out = new Uint8Array(size);
@@ -218,42 +216,48 @@ export class FrameEncoder<T> {
     }
     this.#control = controls === this.#control.length ? [] : this.#control.slice(controls);
     if (contLen > 0) {
-      const p = this.#frames.peek()!;
+      const frame = this.#frames.peek()!;
+      const offset = this.#headOffset;
       out[pos] = RecordKind.FrameContinue;
       view.setUint32(pos + 1, contLen);
-      out.set(p.frame.subarray(p.offset, p.offset + contLen), pos + RECORD_HEADER_BYTES);
+      out.set(frame.subarray(offset, offset + contLen), pos + RECORD_HEADER_BYTES);
       pos += RECORD_HEADER_BYTES + contLen;
-      this.#advance(p, contLen, completed);
+      this.#advance(frame, contLen, completed);
     }
     for (let w = 0; w < whole; w++) {
-      const p = this.#frames.peek()!;
-      const length = p.frame.byteLength;
+      const frame = this.#frames.peek()!;
+      const length = frame.byteLength;
       out[pos] = RecordKind.Frame;
-      view.setUint32(pos + 1, length);
-      out.set(p.frame, pos + RECORD_HEADER_BYTES);
+      // The u32 length, written byte by byte (cheaper than a DataView call for each of many small records).
+      out[pos + 1] = length >>> 24;
+      out[pos + 2] = (length >>> 16) & 0xff;
+      out[pos + 3] = (length >>> 8) & 0xff;
+      out[pos + 4] = length & 0xff;
+      out.set(frame, pos + RECORD_HEADER_BYTES);
       pos += RECORD_HEADER_BYTES + length;
-      this.#advance(p, length, completed);
+      this.#advance(frame, length, completed);
     }
     if (startLen > 0) {
-      const p = this.#frames.peek()!;
+      const frame = this.#frames.peek()!;
       out[pos] = RecordKind.FrameStart;
       view.setUint32(pos + 1, START_EXTRA + startLen);
-      view.setUint32(pos + RECORD_HEADER_BYTES, p.frame.byteLength);
-      out.set(p.frame.subarray(0, startLen), pos + RECORD_HEADER_BYTES + START_EXTRA);
+      view.setUint32(pos + RECORD_HEADER_BYTES, frame.byteLength);
+      out.set(frame.subarray(0, startLen), pos + RECORD_HEADER_BYTES + START_EXTRA);
       pos += RECORD_HEADER_BYTES + START_EXTRA + startLen;
-      this.#advance(p, startLen, completed);
+      this.#advance(frame, startLen, completed);
     }
     return out;
   }
 
   /** Marks `length` more bytes of the head frame as placed; a completed frame leaves the queue, its tag in `completed`. */
-  #advance(p: PendingFrame<T>, length: number, completed: T[]): void {
-    p.offset += length;
+  #advance(frame: Uint8Array, length: number, completed: T[]): void {
+    this.#headOffset += length;
     this.#queuedBytes -= length;
-    if (p.offset === p.frame.byteLength) {
+    if (this.#headOffset === frame.byteLength) {
       this.#frames.shift();
-      this.#completedBytes += p.frame.byteLength;
-      completed.push(p.tag);
+      this.#headOffset = 0;
+      this.#completedBytes += frame.byteLength;
+      completed.push(this.#tags.shift() as T);
     }
   }
 
@@ -261,7 +265,9 @@ export class FrameEncoder<T> {
   clear(): T[] {
     this.#control = [];
     this.#queuedBytes = 0;
-    return this.#frames.drain().map((p) => p.tag);
+    this.#headOffset = 0;
+    this.#frames.drain();
+    return this.#tags.drain();
   }
 }
 

@@ -190,6 +190,8 @@ interface Session {
   established: boolean;
   closed: boolean;
   readonly decoder: FrameDecoder;
+  /** Where the decoder delivers (made on the first message: one per session, not one per message). */
+  sink: DecoderSink | undefined;
   /** A fatal problem found while decoding (acted on after the message). */
   fatal: MeshError | undefined;
   byeReceived: boolean;
@@ -710,6 +712,7 @@ export class WebRtcTransport implements Transport {
       established: false,
       closed: false,
       decoder: new FrameDecoder({ maxFrameSize: this.maxFrameSize }),
+      sink: undefined,
       fatal: undefined,
       byeReceived: false,
       lastReceived: 0,
@@ -1051,7 +1054,7 @@ export class WebRtcTransport implements Transport {
         this.#protocolFailure(link, s, meshError('ProtocolError', `non-binary message from ${link.peerId}`));
         return;
       }
-      const err = s.decoder.push(bytes, this.#sink(link, s));
+      const err = s.decoder.push(bytes, (s.sink ??= this.#sink(link, s)));
       const fatal = err ?? s.fatal;
       if (fatal !== undefined) {
         this.#protocolFailure(link, s, fatal);
