@@ -19,6 +19,7 @@ import { strategyByName, type StrategyName } from './placement/index.js';
 import type { PlacementStrategy } from './placement/types.js';
 import { cryptoRandom, randomId, type Random } from './random.js';
 import type { SignalingClient } from './signaling/types.js';
+import { reasonOf } from './signaling/messages.js';
 import { WebSocketSignaling, type SignalingToken, type WebSocketConstructor } from './signaling/websocket.js';
 import type { SignalingError } from './errors.js';
 import type { RtcEngine } from './transport/engines/types.js';
@@ -125,6 +126,7 @@ export async function createMeshWith(options: MeshOptions, runtime: Runtime): Pr
   const peerId = options.peerId ?? randomId(random, 16);
   const clock = options.clock ?? systemClock;
   const WebSocket = await runtime.loadWebSocket();
+  const onSignalingError = options.onSignalingError;
   const signaling = new WebSocketSignaling({
     WebSocket,
     url: options.signalingUrl,
@@ -132,7 +134,13 @@ export async function createMeshWith(options: MeshOptions, runtime: Runtime): Pr
     clock,
     random,
     ...(options.token === undefined ? {} : { token: options.token }),
-    ...(options.onSignalingError === undefined ? {} : { onError: options.onSignalingError }),
+    onError: (error) => {
+      // A signal to a peer that is not in the room: a dial waiting for it fails now, not at connectTimeoutMs.
+      // (Errors only come once join() connects, in Mesh.start below: `transport` exists by then.)
+      const peer = error.details['peer'];
+      if (reasonOf(error) === 'unknown-peer' && typeof peer === 'string') transport.handleSignalRefused(peer, error);
+      onSignalingError?.(error);
+    },
   });
   const engine = typeof options.engine === 'object' ? options.engine : runtime.loadEngine(options.engine);
   const transport = new WebRtcTransport({

@@ -1,7 +1,7 @@
 /**
  * Test helpers for `WebRtcTransport`: an in-process signal relay, a cluster builder wiring transports through it,
- * and an engine wrapper that can make a peer go silent (for heartbeat tests). Test-only, but free of any test
- * framework so other suites (mesh, e2e) can reuse it.
+ * an engine wrapper that can make a peer go silent (for heartbeat tests), and an in-memory fake engine (fast,
+ * deterministic protocol tests). Test-only, but free of any test framework so other suites (mesh, e2e) can reuse it.
  */
 import { systemClock, type Clock } from '../clock/clock.js';
 import type { RtcDataChannelLike, RtcEngine, RtcPeerConnectionLike } from './engines/types.js';
@@ -10,6 +10,8 @@ import { WebRtcTransport, type WebRtcTransportOptions } from './webrtc.js';
 /** Something that accepts relayed signals (a `WebRtcTransport`). */
 export interface SignalTarget {
   handleSignal(from: string, data: unknown): void;
+  /** Told when a signal it sent was refused (see {@link SignalRelayOptions.refuseUnknown}). */
+  handleSignalRefused?(to: string, cause?: unknown): void;
 }
 
 /** Options of {@link createSignalRelay}. */
@@ -18,6 +20,12 @@ export interface SignalRelayOptions {
   latencyMs?: number;
   /** Round-trip every signal through JSON, as a WebSocket relay would (default true). */
   json?: boolean;
+  /**
+   * Like the signaling server: a signal to a peer that is not attached is refused, and the sender is told (its
+   * `handleSignalRefused`, after the same latency) as the server's `unknown-peer` error would tell it. Default
+   * false: such signals are dropped silently (a server that has not noticed a dead peer yet).
+   */
+  refuseUnknown?: boolean;
   clock?: Clock;
 }
 
@@ -29,8 +37,8 @@ export interface SignalRelay {
   attach(peerId: string, target: SignalTarget): void;
   /** Stops routing to `peerId`; its signals are dropped. */
   detach(peerId: string): void;
-  /** Counters: signals delivered and dropped (unknown recipient). */
-  readonly stats: { delivered: number; dropped: number };
+  /** Counters: signals delivered and dropped (unknown recipient; `refused` counts those reported back). */
+  readonly stats: { delivered: number; dropped: number; refused: number };
 }
 
 /** Creates a {@link SignalRelay}. */
@@ -39,7 +47,8 @@ export function createSignalRelay(options: SignalRelayOptions = {}): SignalRelay
   const latency = options.latencyMs ?? 0;
   const json = options.json ?? true;
   const targets = new Map<string, SignalTarget>();
-  const stats = { delivered: 0, dropped: 0 };
+  const refuseUnknown = options.refuseUnknown ?? false;
+  const stats = { delivered: 0, dropped: 0, refused: 0 };
   return {
     stats,
     signalFor: (from) => (to, data) => {
@@ -48,6 +57,15 @@ export function createSignalRelay(options: SignalRelayOptions = {}): SignalRelay
         const target = targets.get(to);
         if (target === undefined) {
           stats.dropped++;
+          if (refuseUnknown) {
+            // The error travels back to the sender, like the server's reply.
+            clock.setTimeout(() => {
+              const sender = targets.get(from);
+              if (sender?.handleSignalRefused === undefined) return;
+              stats.refused++;
+              sender.handleSignalRefused(to, new Error(`unknown-peer: no peer ${to}`));
+            }, latency);
+          }
           return;
         }
         stats.delivered++;
@@ -258,6 +276,142 @@ export function countingClock(base: Clock = systemClock): CountingClock {
           t.cancel();
         },
       };
+    },
+  };
+}
+
+/** An in-memory {@link RtcEngine}: see {@link fakeRtcEngine}. */
+export interface FakeRtcEngine {
+  readonly engine: RtcEngine;
+  /** Peer connections created so far. */
+  readonly created: number;
+  /** Peer connections not closed yet. */
+  readonly live: number;
+}
+
+/**
+ * An engine without a network, for fast and deterministic protocol tests (with a `SimulatedClock`): peer
+ * connections of one fake engine find each other through a token in their SDP, connect when the offerer applies
+ * the answer, and carry data-channel messages as microtasks, in order. No ICE (no candidates), no buffering
+ * (`bufferedAmount` stays 0). Closing a connection closes the peer's channel too (its `close` event), as a real
+ * engine reports the remote close. Only what `WebRtcTransport` uses is implemented.
+ */
+export function fakeRtcEngine(name = 'fake'): FakeRtcEngine {
+  let nextId = 0;
+  let created = 0;
+  const registry = new Map<string, FakePc>();
+
+  type Listener = (event: never) => void;
+  class Emitter {
+    readonly #listeners = new Map<string, Listener[]>();
+    addEventListener(type: string, listener: Listener): void {
+      let l = this.#listeners.get(type);
+      if (l === undefined) this.#listeners.set(type, (l = []));
+      l.push(listener);
+    }
+    emit(type: string, event: unknown = {}): void {
+      for (const l of [...(this.#listeners.get(type) ?? [])]) l(event as never);
+    }
+  }
+
+  class FakeDc extends Emitter implements RtcDataChannelLike {
+    readyState = 'connecting';
+    bufferedAmount = 0;
+    bufferedAmountLowThreshold = 0;
+    binaryType = 'arraybuffer';
+    constructor(readonly pc: FakePc) {
+      super();
+    }
+    send(data: Uint8Array): void {
+      if (this.readyState !== 'open') throw new Error(`fake data channel is ${this.readyState}`);
+      const copy = data.slice().buffer;
+      const remote = this.pc.remote?.dc;
+      queueMicrotask(() => {
+        if (remote !== undefined && remote.readyState === 'open') remote.emit('message', { data: copy });
+      });
+    }
+    close(): void {
+      this.pc.close();
+    }
+    opened(): void {
+      if (this.readyState !== 'connecting') return;
+      this.readyState = 'open';
+      this.emit('open');
+    }
+    closed(): void {
+      if (this.readyState === 'closed') return;
+      this.readyState = 'closed';
+      this.emit('close');
+    }
+  }
+
+  class FakePc extends Emitter implements RtcPeerConnectionLike {
+    readonly token = `fake-${++nextId}`;
+    connectionState = 'new';
+    localDescription: { type: string; sdp: string } | null = null;
+    dc: FakeDc | undefined;
+    remote: FakePc | undefined;
+    connected = false;
+    constructor() {
+      super();
+      created++;
+      registry.set(this.token, this);
+    }
+    createDataChannel(): RtcDataChannelLike {
+      this.dc = new FakeDc(this);
+      if (this.connected) queueMicrotask(() => this.dc?.opened());
+      return this.dc;
+    }
+    createOffer(): Promise<{ type: string; sdp: string }> {
+      return Promise.resolve({ type: 'offer', sdp: `v=0\r\na=fake-pc:${this.token}\r\n` });
+    }
+    createAnswer(): Promise<{ type: string; sdp: string }> {
+      return Promise.resolve({ type: 'answer', sdp: `v=0\r\na=fake-pc:${this.token}\r\n` });
+    }
+    setLocalDescription(description?: { type: string; sdp?: string | undefined }): Promise<unknown> {
+      if (description?.sdp !== undefined) this.localDescription = { type: description.type, sdp: description.sdp };
+      return Promise.resolve();
+    }
+    setRemoteDescription(description: { type: 'offer' | 'answer'; sdp: string }): Promise<unknown> {
+      const token = /a=fake-pc:(\S+)/.exec(description.sdp)?.[1];
+      const peer = token === undefined ? undefined : registry.get(token);
+      if (this.connectionState === 'closed') return Promise.reject(new Error('fake peer connection is closed'));
+      if (peer === undefined) return Promise.reject(new Error('fake SDP of no live peer connection'));
+      this.remote = peer;
+      if (description.type === 'answer') {
+        peer.remote = this;
+        queueMicrotask(() => {
+          if (this.connectionState === 'closed' || peer.connectionState === 'closed' || peer.remote !== this) return;
+          for (const pc of [this, peer]) {
+            pc.connected = true;
+            pc.connectionState = 'connected';
+            pc.emit('connectionstatechange');
+          }
+          for (const pc of [this, peer]) pc.dc?.opened();
+        });
+      }
+      return Promise.resolve();
+    }
+    addIceCandidate(): Promise<unknown> {
+      return Promise.resolve();
+    }
+    close(): void {
+      if (this.connectionState === 'closed') return;
+      this.connectionState = 'closed';
+      registry.delete(this.token);
+      this.dc?.closed();
+      const remote = this.remote;
+      if (remote !== undefined && remote.remote === this) queueMicrotask(() => remote.dc?.closed());
+    }
+  }
+
+  return {
+    engine: { name, RTCPeerConnection: FakePc as unknown as RtcEngine['RTCPeerConnection'] },
+    get created() {
+      return created;
+    },
+    get live() {
+      return registry.size;
     },
   };
 }

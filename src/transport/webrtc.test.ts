@@ -193,6 +193,20 @@ describe.each(Object.keys(engines) as (keyof typeof engines)[])('WebRtcTransport
     expect([...eb.frames.get(a.localPeerId)![1]!]).toEqual([3]);
   }, 60_000);
 
+  it('fails a send to a peer that is not in the room at once when signaling refuses it, not after connectTimeoutMs', async () => {
+    // The test timeout is a third of the connect timeout: only the refusal can settle these sends in time.
+    const c = cluster({ ids: ['np-a', 'np-b'], rtc: engine, transport: { connectTimeoutMs: 30_000 }, relay: { refuseUnknown: true } });
+    const [a, b] = c.transports as [WebRtcTransport, WebRtcTransport];
+    watch(a);
+    const eb = watch(b);
+    // Both roles: 'np-0' sorts before 'np-a' (a asks for an offer), 'np-z' after it (a offers).
+    for (const absent of ['np-0', 'np-z']) {
+      await expect(a.send(absent, Uint8Array.of(1))).rejects.toMatchObject({ code: 'PeerUnavailable' });
+    }
+    await a.send(b.localPeerId, Uint8Array.of(2));
+    await until(() => eb.frames.get(a.localPeerId)?.length === 1, 5_000, 'frame to a peer that is there');
+  }, 10_000);
+
   it('reconnects to a peer that restarted (same id, new instance)', async () => {
     const fb = freezableEngine(engine);
     const c = cluster({ ids: ['rs-a', 'rs-b'], rtc: (id) => (id === 'rs-b' ? fb.engine : engine), transport: { heartbeatTimeoutMs: 10_000 } });

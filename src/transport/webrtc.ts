@@ -12,6 +12,16 @@
  *   waits for a retransmission (measured: ~1 s instead of ~60 ms per connection).
  * - Setup has a timeout (`connectTimeoutMs`) and bounded retries with jittered exponential backoff, driven by the
  *   side that has frames waiting. When retries are exhausted, waiting sends reject with `ConnectionFailed`.
+ * - A dial to a peer that is not in the room fails at once rather than after `connectTimeoutMs`: when signaling
+ *   refuses a signal (the server's `unknown-peer`, fed in with {@link WebRtcTransport.handleSignalRefused}), an
+ *   attempt that has not heard from that peer yet ends, its waiting sends reject with `PeerUnavailable`, and the
+ *   next send dials again.
+ * - Restarts: every signal carries the sender's instance id. An offerer whose offer is pending and that gets a
+ *   connect-request from an instance it has not seen makes sure that instance gets an offer (the pending one may
+ *   have gone to a dead process): the same offer again for a first contact (harmless when the offer and the
+ *   request merely crossed: the peer drops the copy as stale), a new session for a known peer's new instance.
+ *   Offer and request sequence numbers count per transport, not per link, so they keep growing when a link is
+ *   forgotten (`disconnect`) and made again while the peer still remembers the old one.
  * - Frames are coalesced per peer per tick and chunked (`framing.ts`). Sends queue in this transport; only up to
  *   `highWaterMark` bytes (and the engine's `maxBufferedMessages`) are handed to the engine, the rest waits for
  *   `bufferedamountlow` (via `addEventListener`). A send resolves once its last byte was handed to the engine, so
@@ -129,6 +139,8 @@ export interface WebRtcTransportStats {
   signalsDropped: number;
   /** Well-formed signals for sessions that no longer exist (normal during reconnects). */
   signalsStale: number;
+  /** Signals signaling could not deliver (the peer is not in the room), see `handleSignalRefused`. */
+  signalsRefused: number;
   connectAttempts: number;
   connectFailures: number;
   sessionsOpened: number;
@@ -172,12 +184,16 @@ interface Link {
   offerSeq: number;
   /** Answerer side: sequence of the last offer accepted. */
   lastOfferSeq: number;
+  /** A signal from the peer arrived during the current attempt (so a signaling refusal for it is stale). */
+  peerSeen: boolean;
 }
 
 interface Session {
   readonly sid: string;
   readonly role: 'offerer' | 'answerer';
   pc: RtcPeerConnectionLike | undefined;
+  /** Offerer: the offer as signalled (kept to send it again to a peer instance that cannot have seen it). */
+  offerSignal: WebRtcSignal | undefined;
   dc: RtcDataChannelLike | undefined;
   remoteSet: boolean;
   answerReceived: boolean;
@@ -253,10 +269,17 @@ export class WebRtcTransport implements Transport {
   readonly #closing = new Set<Promise<unknown>>();
   /** Connection closes waiting for the peer's close; `close()` runs them at once. */
   readonly #pendingCloses = new Set<() => void>();
+  /**
+   * Last offer sequence and connect-request id used, over all links: they must grow per instance (the peer drops
+   * what is not newer), including across a link that was forgotten and made again.
+   */
+  #lastOfferSeq = 0;
+  #lastRequestId = 0;
   readonly #counters: Counters = {
     signalsReceived: 0,
     signalsDropped: 0,
     signalsStale: 0,
+    signalsRefused: 0,
     connectAttempts: 0,
     connectFailures: 0,
     sessionsOpened: 0,
@@ -405,6 +428,29 @@ export class WebRtcTransport implements Transport {
     }
   }
 
+  /**
+   * Tells the transport that signaling could not deliver a signal to `peerId` because that peer is not in the
+   * room (the signaling server's `unknown-peer` error; `cause` is kept as the rejection's cause). A connection
+   * attempt to it that has not heard from the peer yet fails at once instead of waiting for `connectTimeoutMs`:
+   * its waiting sends reject with `PeerUnavailable`, the link goes idle (and is forgotten), and the next send
+   * dials again. Open links and attempts the peer already answered are left alone (the refusal is for an older
+   * signal); so are links waiting to retry (the retry's own signal gets refused in turn). Never throws.
+   */
+  handleSignalRefused(peerId: string, cause?: unknown): void {
+    try {
+      this.#counters.signalsRefused++;
+      if (this.#closed || typeof peerId !== 'string') return;
+      const link = this.#links.get(peerId);
+      if (link === undefined || (link.state !== 'requesting' && link.state !== 'connecting') || link.peerSeen) return;
+      this.#counters.connectFailures++;
+      this.#abandon(link, unavailable(peerId, 'signaling reports it is not in the room', cause));
+      // Forget the link, as `disconnect` does, unless a failure handler already sent again on it.
+      if (this.#links.get(peerId) === link && (link.state as WebRtcLinkState) === 'idle' && link.session === undefined && link.encoder.isEmpty) this.#links.delete(peerId);
+    } catch (err) {
+      this.#report(meshError('ProtocolError', `signal refusal for ${String(peerId).slice(0, 80)} failed: ${describe(err)}`, { cause: err }));
+    }
+  }
+
   /** Counters and per-peer state, for tests, metrics and the dashboard. */
   stats(): WebRtcTransportStats {
     const peers: WebRtcPeerStats[] = [];
@@ -450,6 +496,7 @@ export class WebRtcTransport implements Transport {
         requestCounter: 0,
         offerSeq: 0,
         lastOfferSeq: 0,
+        peerSeen: false,
       };
       this.#links.set(peerId, link);
     }
@@ -462,13 +509,14 @@ export class WebRtcTransport implements Transport {
     link.retryTimer?.cancel();
     link.retryTimer = undefined;
     link.attempts++;
+    link.peerSeen = false;
     this.#counters.connectAttempts++;
     this.#armAttemptTimer(link);
     if (link.offerer) {
       this.#offer(link);
     } else {
       link.state = 'requesting';
-      link.requestCounter++;
+      link.requestCounter = ++this.#lastRequestId;
       this.#send(link.peerId, { v: SIGNAL_VERSION, k: 'connect-request', inst: this.instanceId, rid: link.requestCounter });
     }
   }
@@ -592,13 +640,16 @@ export class WebRtcTransport implements Transport {
     }
     const link = this.#link(from);
     let restarted = false;
+    let firstContact = false;
     if (link.remoteInst !== inst) {
       restarted = link.remoteInst !== undefined;
+      firstContact = !restarted;
       link.remoteInst = inst;
       link.servedRid = 0;
     }
     if (rid <= link.servedRid) {
       this.#counters.signalsStale++;
+      link.peerSeen = true;
       return;
     }
     link.servedRid = rid;
@@ -606,23 +657,33 @@ export class WebRtcTransport implements Transport {
       case 'idle':
       case 'backoff':
         this.#startAttempt(link);
-        return;
-      case 'connecting':
-        // Our offer is on its way and serves the request, unless the peer restarted and never saw it.
+        break;
+      case 'connecting': {
+        // Our offer is on its way and serves the request, unless this instance of the peer cannot have seen it.
+        const s = link.session;
         if (restarted) {
-          if (link.session !== undefined) this.#closeSession(link, link.session, true);
+          // A new instance of a peer we knew: whatever the old one had is gone. New session, new offer.
+          if (s !== undefined) this.#closeSession(link, s, true);
           this.#offer(link);
+        } else if (firstContact && s !== undefined && s.role === 'offerer' && !s.answerReceived && s.offerSignal !== undefined) {
+          // First word from this peer while our offer is out: it may have gone to an earlier process of the same
+          // id (dead, or refused by signaling), or merely crossed this request. Send it again: in the first case
+          // this instance answers it; in the second it drops the copy as stale. (Not sent yet: it will reach it.)
+          this.#send(link.peerId, s.offerSignal);
         }
-        return;
+        break;
+      }
       case 'open':
         // The peer has no link but we think we do: ours is stale.
         this.#linkDown(link, 'closed', unavailable(from, 'peer asked for a new connection'));
         // onPeerDown may have sent already, which started an attempt.
         if ((link.state as WebRtcLinkState) === 'idle') this.#startAttempt(link);
-        return;
+        break;
       case 'requesting':
-        return;
+        break;
     }
+    // After #startAttempt, which starts a new attempt unseen.
+    link.peerSeen = true;
   }
 
   #onOffer(from: string, inst: string, seq: number, sid: string, sdp: string): void {
@@ -631,6 +692,7 @@ export class WebRtcTransport implements Transport {
       return;
     }
     const link = this.#link(from);
+    link.peerSeen = true;
     if (link.remoteInst !== inst) {
       link.remoteInst = inst;
       link.lastOfferSeq = 0;
@@ -648,6 +710,8 @@ export class WebRtcTransport implements Transport {
     link.state = 'connecting';
     const s = this.#newSession(sid, 'answerer');
     link.session = s;
+    // Again: a send from onPeerDown above may have started an attempt of its own.
+    link.peerSeen = true;
     void this.#runAnswerer(link, s, sdp);
   }
 
@@ -658,6 +722,7 @@ export class WebRtcTransport implements Transport {
       this.#counters.signalsStale++;
       return;
     }
+    link.peerSeen = true;
     if (link.remoteInst !== inst) {
       link.remoteInst = inst;
       link.servedRid = rid;
@@ -674,6 +739,7 @@ export class WebRtcTransport implements Transport {
       this.#counters.signalsStale++;
       return;
     }
+    link.peerSeen = true;
     const normalized = normalizeCandidate(candidate);
     if (normalized === undefined || (this.#loopbackOnly && !isLoopbackCandidate(normalized.candidate))) return;
     if (!s.remoteSet) {
@@ -703,6 +769,7 @@ export class WebRtcTransport implements Transport {
       role,
       pc: undefined,
       dc: undefined,
+      offerSignal: undefined,
       remoteSet: false,
       answerReceived: false,
       remoteCandidates: [],
@@ -732,7 +799,7 @@ export class WebRtcTransport implements Transport {
 
   /** Offerer side: opens a new session and sends the offer. */
   #offer(link: Link): void {
-    link.offerSeq++;
+    link.offerSeq = ++this.#lastOfferSeq;
     const s = this.#newSession(`${this.instanceId}-${link.offerSeq}`, 'offerer');
     link.session = s;
     link.state = 'connecting';
@@ -750,7 +817,8 @@ export class WebRtcTransport implements Transport {
       if (s.closed) return;
       const sdp = pc.localDescription?.sdp ?? offer.sdp;
       if (typeof sdp !== 'string' || sdp.length === 0) throw new Error('engine produced no offer SDP');
-      this.#send(link.peerId, { v: SIGNAL_VERSION, k: 'offer', inst: this.instanceId, seq, sid: s.sid, sdp: withoutCandidates(sdp) });
+      s.offerSignal = { v: SIGNAL_VERSION, k: 'offer', inst: this.instanceId, seq, sid: s.sid, sdp: withoutCandidates(sdp) };
+      this.#send(link.peerId, s.offerSignal);
     } catch (err) {
       this.#setupFailed(link, s, 'creating the offer', err);
     }
