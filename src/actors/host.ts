@@ -226,6 +226,10 @@ interface CommitGroup {
   readonly acts: Map<Activation, Array<(error: MeshError | undefined) => void>>;
   /** Events each actor published in this group (released with its outcomes once committed). */
   readonly events: Map<Activation, number>;
+  /** The state keys of `acts`, in the same order. */
+  readonly keys: string[];
+  /** The same keys, for lookups. */
+  readonly keySet: Set<string>;
 }
 
 type TypeMap = Map<string, Activation>;
@@ -417,14 +421,7 @@ export class ActorHost {
   async close(): Promise<void> {
     this.#sweeper?.cancel();
     this.#sweeper = undefined;
-    await Promise.all(
-      this.list().map((act) => {
-        if (act.status === Status.Gone) return undefined;
-        act.gone ??= new Promise<void>((resolve) => (act.goneResolve = resolve));
-        void this.deactivate(act, 'shutdown');
-        return act.gone;
-      }),
-    );
+    await Promise.all(this.list().map((act) => (act.status === Status.Gone ? undefined : this.#deactivateAndWait(act, 'shutdown'))));
     await this.flushed();
   }
 
@@ -609,11 +606,16 @@ export class ActorHost {
     }
     let group = this.#group;
     if (group === undefined) {
-      group = this.#group = { acts: new Map(), events: new Map() };
+      group = this.#group = { acts: new Map(), events: new Map(), keys: [], keySet: new Set() };
       queueMicrotask(() => this.#seal());
     }
     let releases = group.acts.get(act);
-    if (releases === undefined) group.acts.set(act, (releases = []));
+    if (releases === undefined) {
+      group.acts.set(act, (releases = []));
+      const key = stateKey(act.address);
+      group.keys.push(key);
+      group.keySet.add(key);
+    }
     // Events leave with the outcome, once the state they describe is committed; a failed commit drops them.
     const events = act.outbox;
     act.outbox = undefined;
@@ -640,11 +642,14 @@ export class ActorHost {
     const ops: Array<{ type: 'put'; key: string; record: { state: unknown; version: number; epoch: number; dedupe: DedupeEntry[] } }> = [];
     const epoch = this.#epoch();
     let snapshotError: MeshError | undefined;
+    const keys = group.keys;
+    let k = 0;
     for (const act of group.acts.keys()) {
+      const key = keys[k++]!;
       try {
         ops.push({
           type: 'put',
-          key: stateKey(act.address),
+          key,
           record: { state: structuredClone(act.state), version: act.version + 1, epoch, dedupe: structuredClone(act.dedupe) },
         });
       } catch (cause) {
@@ -653,8 +658,8 @@ export class ActorHost {
     }
     const store = this.#store!;
     const before: Promise<void>[] = [];
-    for (const act of group.acts.keys()) {
-      const last = this.#lastCommit.get(stateKey(act.address));
+    for (const key of keys) {
+      const last = this.#lastCommit.get(key);
       if (last !== undefined) before.push(last);
     }
     // One store write for the group, after the previous commit of each of its actors.
@@ -669,8 +674,8 @@ export class ActorHost {
     });
     let i = 0;
     for (const [act, releases] of group.acts) {
+      const key = keys[i]!;
       const op = ops[i++];
-      const key = stateKey(act.address);
       // Then each actor on its own: its mirror, then its outcomes (a slow standby holds up only its actors).
       const committed = written.then(async (failure) => {
         if (failure !== undefined || op === undefined) {
@@ -721,15 +726,7 @@ export class ActorHost {
 
   /** Resolves once every commit of the actor with state key `key` started so far has finished. */
   #settled(key: string): Promise<void> {
-    const group = this.#group;
-    if (group !== undefined) {
-      for (const act of group.acts.keys()) {
-        if (stateKey(act.address) === key) {
-          this.#seal();
-          break;
-        }
-      }
-    }
+    if (this.#group?.keySet.has(key) === true) this.#seal();
     return this.#lastCommit.get(key) ?? Promise.resolve();
   }
 
@@ -811,12 +808,15 @@ export class ActorHost {
    */
   async release(address: ActorAddress): Promise<void> {
     const act = this.get(address.capability, address.type, address.id);
-    if (act !== undefined && act.status !== Status.Gone) {
-      act.gone ??= new Promise<void>((resolve) => (act.goneResolve = resolve));
-      void this.deactivate(act, 'not-owner');
-      await act.gone;
-    }
+    if (act !== undefined && act.status !== Status.Gone) await this.#deactivateAndWait(act, 'not-owner');
     await this.#settled(stateKey(address));
+  }
+
+  /** Deactivates `act` and resolves once it is gone (an activating one finishes first, then goes). */
+  #deactivateAndWait(act: Activation, reason: DeactivationReason): Promise<void> {
+    act.gone ??= new Promise<void>((resolve) => (act.goneResolve = resolve));
+    void this.deactivate(act, reason);
+    return act.gone;
   }
 
   // ---------------------------------------------------------------- subscriptions (owner side)
