@@ -6,7 +6,7 @@
  *   of running its handler a second time. Request ids are per caller and never reused while its link is up; a link
  *   that goes down forgets the sender's ids (a restarted caller numbers from 1 again on its new link). Bounded: at
  *   most `capacity` ids per sender (the oldest are forgotten first), and only for peers with a link.
- * - {@link IdMap} and {@link IdSet}: a map and a set of request ids, for tables that churn once per call (requests
+ * - {@link IdMap} and {@link IdSet} (built on it): a map and a set of request ids, for tables that churn once per call (requests
  *   waiting for their reply; the ids of a replay window).
  *
  * Why not a `Map` or `Set` for those: V8 replaces the backing table of a hash table that sees one insert and one
@@ -193,78 +193,44 @@ export class IdMap<V> {
   }
 }
 
-/** A set of request ids: an {@link IdMap} without values (fixed size: it holds at most `capacity` ids). */
+/** A set of request ids: an {@link IdMap} whose values are all `true`, with a fixed capacity. */
 export class IdSet {
-  readonly #keys: Float64Array;
-  readonly #mask: number;
-  readonly #shift: number;
+  readonly #ids: IdMap<true>;
   readonly #capacity: number;
-  readonly #multiplier = newMultiplier();
-  #size = 0;
 
   /** `capacity`: the most ids held at once (adding more throws a `RangeError`). */
   constructor(capacity: number) {
-    const slots = slotsFor(capacity);
-    this.#keys = new Float64Array(slots).fill(EMPTY);
-    this.#mask = slots - 1;
-    this.#shift = 32 - Math.log2(slots);
+    // Sized for `capacity`, the map never grows.
+    this.#ids = new IdMap<true>(capacity);
     this.#capacity = capacity;
   }
 
   /** Ids held. */
   get size(): number {
-    return this.#size;
+    return this.#ids.size;
   }
 
   /** Whether `id` is held. */
   has(id: number): boolean {
-    return this.#find(id) >= 0;
+    return this.#ids.has(id);
   }
 
   /** Adds `id` (a non-negative safe integer); false when it was held already. */
   add(id: number): boolean {
-    checkId(id);
-    const keys = this.#keys;
-    const mask = this.#mask;
-    let i = homeOf(id, this.#multiplier, this.#shift);
-    for (;;) {
-      const k = keys[i]!;
-      if (k === id) return false;
-      if (k === EMPTY) break;
-      i = (i + 1) & mask;
+    const ids = this.#ids;
+    const before = ids.size;
+    if (before === this.#capacity) {
+      checkId(id);
+      if (ids.has(id)) return false;
+      throw new RangeError(`IdSet full (${this.#capacity} ids)`);
     }
-    if (this.#size === this.#capacity) throw new RangeError(`IdSet full (${this.#capacity} ids)`);
-    keys[i] = id;
-    this.#size++;
-    return true;
+    ids.set(id, true);
+    return ids.size > before;
   }
 
   /** Removes `id`; whether it was held. */
   delete(id: number): boolean {
-    let hole = this.#find(id);
-    if (hole < 0) return false;
-    const keys = this.#keys;
-    const mask = this.#mask;
-    for (let j = (hole + 1) & mask; ; j = (j + 1) & mask) {
-      const k = keys[j]!;
-      if (k === EMPTY) break;
-      if (stays(hole, j, homeOf(k, this.#multiplier, this.#shift))) continue;
-      keys[hole] = k;
-      hole = j;
-    }
-    keys[hole] = EMPTY;
-    this.#size--;
-    return true;
-  }
-
-  #find(id: number): number {
-    const keys = this.#keys;
-    const mask = this.#mask;
-    for (let i = homeOf(id, this.#multiplier, this.#shift); ; i = (i + 1) & mask) {
-      const k = keys[i]!;
-      if (k === id) return i;
-      if (k === EMPTY) return -1;
-    }
+    return this.#ids.delete(id);
   }
 }
 
