@@ -385,9 +385,9 @@ export class WebRtcTransport implements Transport {
     const err = meshError('PeerUnavailable', `link to ${peerId} was disconnected locally`, { details: { peerId } });
     if (link.state === 'open') this.#linkDown(link, 'local-close', err);
     else this.#abandon(link, err);
-    // Forget the link (a returning peer gets a fresh one), unless a send from onPeerDown already reused it:
-    // otherwise every peer that ever came and went would stay in the map.
-    if (this.#links.get(peerId) === link && link.state === 'idle' && link.session === undefined && link.encoder.isEmpty) this.#links.delete(peerId);
+    // Forget the link (a returning peer gets a fresh one): otherwise every peer that ever came and went would stay
+    // in the map.
+    this.#forgetIfIdle(link);
   }
 
   /** Closes every link (peers see `onPeerDown(..., 'closed')`), rejects waiting sends with `Closed`, refuses further sends. */
@@ -444,11 +444,16 @@ export class WebRtcTransport implements Transport {
       if (link === undefined || (link.state !== 'requesting' && link.state !== 'connecting') || link.peerSeen) return;
       this.#counters.connectFailures++;
       this.#abandon(link, unavailable(peerId, 'signaling reports it is not in the room', cause));
-      // Forget the link, as `disconnect` does, unless a failure handler already sent again on it.
-      if (this.#links.get(peerId) === link && (link.state as WebRtcLinkState) === 'idle' && link.session === undefined && link.encoder.isEmpty) this.#links.delete(peerId);
+      // Forget the link, as `disconnect` does.
+      this.#forgetIfIdle(link);
     } catch (err) {
       this.#report(meshError('ProtocolError', `signal refusal for ${String(peerId).slice(0, 80)} failed: ${describe(err)}`, { cause: err }));
     }
+  }
+
+  /** Drops `link` from the map, unless a send (from a failure handler) already reused it. */
+  #forgetIfIdle(link: Link): void {
+    if (this.#links.get(link.peerId) === link && link.state === 'idle' && link.session === undefined && link.encoder.isEmpty) this.#links.delete(link.peerId);
   }
 
   /** Counters and per-peer state, for tests, metrics and the dashboard. */
