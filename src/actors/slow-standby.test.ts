@@ -17,6 +17,54 @@ const Counter = defineActor({
 /** How long the slow standby takes to store a mirror, ms. */
 const SLOW_MS = 1500;
 
+type Peer = Awaited<ReturnType<Simulation['addPeer']>>;
+interface Outcome {
+  readonly id: string;
+  ms?: number;
+  code?: string;
+}
+
+/** Increments counters from `client`: each call's outcome, and the acknowledged increments per counter. */
+function increments(sim: Simulation, client: Peer) {
+  const acked = new Map<string, number>();
+  const add = (id: string): Outcome => {
+    const started = sim.clock.now();
+    const out: Outcome = { id };
+    client.call({ capability: 'game', type: 'counter', id, payload: { op: 'add', arg: 1 } }, { timeoutMs: 5000 }).then(
+      () => {
+        acked.set(id, (acked.get(id) ?? 0) + 1);
+        out.ms = sim.clock.now() - started;
+      },
+      (e: unknown) => (out.code = isMeshError(e) ? e.code : String(e)),
+    );
+    return out;
+  };
+  const run = async (calls: readonly Outcome[]): Promise<void> => {
+    await sim.clock.advanceUntil(() => calls.every((c) => c.ms !== undefined || c.code !== undefined), 10_000, 1);
+  };
+  return { acked, add, run };
+}
+
+/** From now on, `peer`'s store takes {@link SLOW_MS} for every write. */
+function slowDisk(sim: Simulation, peer: string): void {
+  const store = sim.store(peer)!;
+  const put = store.put.bind(store);
+  store.put = async (...args: Parameters<typeof put>) => {
+    await new Promise<void>((resolve) => sim.clock.setTimeout(resolve, SLOW_MS));
+    return put(...args);
+  };
+}
+
+/** Every counter of `ids` holds its acknowledged increments. */
+async function expectAcked(sim: Simulation, client: Peer, ids: readonly string[], acked: ReadonlyMap<string, number>, seed: number): Promise<void> {
+  for (const id of ids) {
+    let reply: unknown;
+    client.call({ capability: 'game', type: 'counter', id, payload: { op: 'get' } }, { timeoutMs: 5000 }).then((r) => (reply = r.reply));
+    await sim.clock.advanceUntil(() => reply !== undefined, 10_000, 1);
+    expect(reply, `${id} (seed ${seed})`).toBe(acked.get(id));
+  }
+}
+
 describe('a slow standby', () => {
   it('delays the replies of the actors it mirrors, not those of the other actors of their owner', async () => {
     const seed = 11;
@@ -33,31 +81,11 @@ describe('a slow standby', () => {
       expect(toB.length, `seed ${seed}`).toBeGreaterThan(1);
       expect(toC.length, `seed ${seed}`).toBeGreaterThan(1);
 
-      const acked = new Map<string, number>();
-      const add = (id: string): { id: string; ms?: number; code?: string } => {
-        const started = sim.clock.now();
-        const out: { id: string; ms?: number; code?: string } = { id };
-        client.call({ capability: 'game', type: 'counter', id, payload: { op: 'add', arg: 1 } }, { timeoutMs: 5000 }).then(
-          () => {
-            acked.set(id, (acked.get(id) ?? 0) + 1);
-            out.ms = sim.clock.now() - started;
-          },
-          (e: unknown) => (out.code = isMeshError(e) ? e.code : String(e)),
-        );
-        return out;
-      };
-      const run = async (calls: Array<{ ms?: number; code?: string }>): Promise<void> => {
-        await sim.clock.advanceUntil(() => calls.every((c) => c.ms !== undefined || c.code !== undefined), 10_000, 1);
-      };
+      const { acked, add, run } = increments(sim, client);
       await run([...toB, ...toC].map(add)); // everything active, every copy in place
 
       // b's disk turns slow: each mirror it stores takes 1.5 s.
-      const storeB = sim.store('b')!;
-      const put = storeB.put.bind(storeB);
-      storeB.put = async (...args: Parameters<typeof put>) => {
-        await new Promise<void>((resolve) => sim.clock.setTimeout(resolve, SLOW_MS));
-        return put(...args);
-      };
+      slowDisk(sim, 'b');
       const slow = toB.map(add);
       await sim.advance(5); // their writes are committed on a, their mirrors wait on b
       const fast = [...toC, fresh].map(add);
@@ -68,12 +96,7 @@ describe('a slow standby', () => {
       expect(Math.max(...fast.map((c) => c.ms!)), `seed ${seed}: ${JSON.stringify(fast)}`).toBeLessThan(100);
 
       // Nothing acknowledged is lost: every counter holds its acknowledged increments.
-      for (const id of [...toB, ...toC, fresh]) {
-        let reply: unknown;
-        client.call({ capability: 'game', type: 'counter', id, payload: { op: 'get' } }, { timeoutMs: 5000 }).then((r) => (reply = r.reply));
-        await sim.clock.advanceUntil(() => reply !== undefined, 10_000, 1);
-        expect(reply, `${id} (seed ${seed})`).toBe(acked.get(id));
-      }
+      await expectAcked(sim, client, [...toB, ...toC, fresh], acked, seed);
       sim.assertSingleActivation();
     } finally {
       await sim.close();
@@ -90,31 +113,11 @@ describe('a slow standby', () => {
       const ids = Array.from({ length: 80 }, (_, i) => `k${i}`);
       const toB = ids.filter((id) => client.preferenceList('game', id, 2).join() === 'a,b');
       expect(toB.length, `seed ${seed}`).toBeGreaterThan(1);
-      const acked = new Map<string, number>();
-      const add = (id: string): { ms?: number; code?: string } => {
-        const started = sim.clock.now();
-        const out: { ms?: number; code?: string } = {};
-        client.call({ capability: 'game', type: 'counter', id, payload: { op: 'add', arg: 1 } }, { timeoutMs: 5000 }).then(
-          () => {
-            acked.set(id, (acked.get(id) ?? 0) + 1);
-            out.ms = sim.clock.now() - started;
-          },
-          (e: unknown) => (out.code = isMeshError(e) ? e.code : String(e)),
-        );
-        return out;
-      };
-      const run = async (calls: Array<{ ms?: number; code?: string }>): Promise<void> => {
-        await sim.clock.advanceUntil(() => calls.every((c) => c.ms !== undefined || c.code !== undefined), 10_000, 1);
-      };
+      const { acked, add, run } = increments(sim, client);
       await run(toB.map(add));
 
       // b stores slowly, then dies with those mirrors unacknowledged: a sends them to c (the standby without b).
-      const storeB = sim.store('b')!;
-      const put = storeB.put.bind(storeB);
-      storeB.put = async (...args: Parameters<typeof put>) => {
-        await new Promise<void>((resolve) => sim.clock.setTimeout(resolve, SLOW_MS));
-        return put(...args);
-      };
+      slowDisk(sim, 'b');
       const calls = toB.map(add);
       await sim.advance(10);
       await sim.crashPeer('b');
@@ -125,12 +128,7 @@ describe('a slow standby', () => {
       // c holds every acknowledged write: a crashes too, c serves the counters from its copies.
       await sim.crashPeer('a');
       await sim.converge();
-      for (const id of toB) {
-        let reply: unknown;
-        client.call({ capability: 'game', type: 'counter', id, payload: { op: 'get' } }, { timeoutMs: 5000 }).then((r) => (reply = r.reply));
-        await sim.clock.advanceUntil(() => reply !== undefined, 10_000, 1);
-        expect(reply, `${id} (seed ${seed})`).toBe(acked.get(id));
-      }
+      await expectAcked(sim, client, toB, acked, seed);
       sim.assertSingleActivation();
     } finally {
       await sim.close();

@@ -39,12 +39,9 @@ const MemFeed = defineActor({ type: 'mfeed', durability: 'memory', initialState:
 
 const at = (id: string, type = 'feed') => ({ capability: 'game', type, id });
 
-async function settle<T>(sim: Simulation, p: Promise<T>, maxMs = 30_000): Promise<PromiseSettledResult<T>> {
-  let out: PromiseSettledResult<T> | undefined;
-  p.then((value) => (out = { status: 'fulfilled', value }), (reason: unknown) => (out = { status: 'rejected', reason }));
-  await sim.clock.advanceUntil(() => out !== undefined, maxMs, 1);
-  if (out === undefined) throw new Error('did not settle (hang)');
-  return out;
+/** Settles `p` in simulated time, or fails on a hang. */
+function settle<T>(sim: Simulation, p: Promise<T>, maxMs = 30_000): Promise<PromiseSettledResult<T>> {
+  return sim.clock.settle(p, maxMs, 1);
 }
 
 async function ok<T>(sim: Simulation, p: Promise<T>): Promise<T> {

@@ -70,6 +70,21 @@ export class SimulatedClock implements Clock {
     return true;
   }
 
+  /**
+   * Advances in steps of `stepMs` until `p` settles, at most `maxMs`; returns its outcome. Throws when `p` is still
+   * pending then (in a test: a hang).
+   */
+  async settle<T>(p: Promise<T>, maxMs: number, stepMs = 10): Promise<PromiseSettledResult<T>> {
+    let out: PromiseSettledResult<T> | undefined;
+    p.then(
+      (value) => (out = { status: 'fulfilled', value }),
+      (reason: unknown) => (out = { status: 'rejected', reason }),
+    );
+    await this.advanceUntil(() => out !== undefined, maxMs, stepMs);
+    if (out === undefined) throw new Error(`still pending after ${maxMs} ms of simulated time (a hang)`);
+    return out;
+  }
+
   #add(fn: () => void, ms: number, every: number): Timer {
     const entry: Entry = { at: this.#now + ms, seq: this.#seq++, fn, every, cancelled: false };
     this.#push(entry);
