@@ -214,7 +214,8 @@ describe('wire: binary actor frames', () => {
     const reply = (...rest: number[]): Uint8Array => Uint8Array.from([WIRE_MARKER, Kind.Reply, ...rest]);
     const str = (s: string): number[] => [s.length * 2, ...Array.from(s, (c) => c.charCodeAt(0))];
     const call = (cap: number[], key: number[] = [0]): Uint8Array =>
-      Uint8Array.from([WIRE_MARKER, Kind.Call, 1, 0, 100, ...cap, ...str('type'), ...str('id'), ...str('op'), ...key, 0x00]);
+      // view 0, capability, type, op, ttl 100, key, id, request id 1, a null argument
+      Uint8Array.from([WIRE_MARKER, Kind.Call, 0, ...cap, ...str('type'), ...str('op'), 100, ...key, ...str('id'), 1, 0x00]);
     const cases: Array<[string, Uint8Array, RegExp]> = [
       ['marker alone', Uint8Array.of(WIRE_MARKER), /without a kind/],
       ['unknown kind', Uint8Array.of(WIRE_MARKER, 99, 0), /unknown binary frame kind 99/],

@@ -4,8 +4,8 @@
  *
  * ```text
  * binary frame := MARKER(0xc1) kind:u8 fields...
- * call         := 0xc1 0x01 rid:varint view:varint ttl:varint capability:str type:str id:str op:str key:str arg:value
- * cast         := 0xc1 0x02 view:varint hops:varint capability:str type:str id:str op:str arg:value
+ * call         := 0xc1 0x01 view:varint capability:str type:str op:str ttl:varint key:str id:str rid:varint arg:value
+ * cast         := 0xc1 0x02 view:varint capability:str type:str op:str hops:varint id:str arg:value
  * reply        := 0xc1 0x03 rid:varint reply:value
  * event        := 0xc1 0x08 subId:varint seq:varint event:value
  * varint       := unsigned LEB128, at most 8 bytes, at most 2^53 - 1
@@ -23,6 +23,12 @@
  *
  * Decoded byte values (`Uint8Array`) are copies, never views into the frame (the transport may reuse its buffer);
  * small ones share an 8 KiB slab, so, as with Node's pooled Buffers, `value.buffer` is bigger than the value.
+ *
+ * Calls and casts put the fields that repeat from call to call first (view, capability, type, handler, time to
+ * live, idempotency key) and those that change last, so that the transport's prefix compression (`FrameShared` in
+ * `transport/framing.ts`) sends only the actor id, the request id and the argument of a call on a hot path. The
+ * request id comes before the argument: it differs between any two calls of a link, so no prefix reaches into
+ * the argument.
  *
  * Strings are UTF-8 as `TextEncoder` writes it: a lone surrogate arrives as U+FFFD (the codec mangled it too,
  * into three of them; now a name arrives as the string `shardFor` hashed on the sending side).
@@ -137,25 +143,25 @@ export function decodeFrame(bytes: Uint8Array, codec: Codec): Frame {
   r.pos = 2;
   switch (bytes[1]) {
     case Kind.Call: {
-      const rid = r.varint();
       const view = r.varint();
-      const ttl = r.varint();
       const capability = r.str(MAX_NAME_LENGTH, false, 'capability');
       const type = r.str(MAX_NAME_LENGTH, false, 'type');
-      const id = r.str(MAX_ID_LENGTH, false, 'id');
       const op = r.str(MAX_NAME_LENGTH, false, 'op');
+      const ttl = r.varint();
       const key = r.str(MAX_ID_LENGTH, true, 'idempotency key');
+      const id = r.str(MAX_ID_LENGTH, false, 'id');
+      const rid = r.varint();
       const arg = r.value(codec);
       r.end();
       return [Kind.Call, rid, capability, type, id, op, arg, view, key, ttl];
     }
     case Kind.Cast: {
       const view = r.varint();
-      const hops = r.varint();
       const capability = r.str(MAX_NAME_LENGTH, false, 'capability');
       const type = r.str(MAX_NAME_LENGTH, false, 'type');
-      const id = r.str(MAX_ID_LENGTH, false, 'id');
       const op = r.str(MAX_NAME_LENGTH, false, 'op');
+      const hops = r.varint();
+      const id = r.str(MAX_ID_LENGTH, false, 'id');
       const arg = r.value(codec);
       r.end();
       return [Kind.Cast, capability, type, id, op, arg, view, hops];
@@ -214,14 +220,14 @@ function encodeCall(
   const out = allocate(size);
   out[0] = WIRE_MARKER;
   out[1] = Kind.Call;
-  let pos = writeVarint(out, 2, rid);
-  pos = writeVarint(out, pos, view);
-  pos = writeVarint(out, pos, ttl);
+  let pos = writeVarint(out, 2, view);
   pos = writeStr(out, pos, capability, capLen);
   pos = writeStr(out, pos, type, typeLen);
-  pos = writeStr(out, pos, id, idLen);
   pos = writeStr(out, pos, op, opLen);
+  pos = writeVarint(out, pos, ttl);
   pos = writeStr(out, pos, key, keyLen);
+  pos = writeStr(out, pos, id, idLen);
+  pos = writeVarint(out, pos, rid);
   writeValue(out, pos, arg, value);
   return out;
 }
@@ -238,11 +244,11 @@ function encodeCast(view: number, hops: number, capability: string, type: string
   out[0] = WIRE_MARKER;
   out[1] = Kind.Cast;
   let pos = writeVarint(out, 2, view);
-  pos = writeVarint(out, pos, hops);
   pos = writeStr(out, pos, capability, capLen);
   pos = writeStr(out, pos, type, typeLen);
-  pos = writeStr(out, pos, id, idLen);
   pos = writeStr(out, pos, op, opLen);
+  pos = writeVarint(out, pos, hops);
+  pos = writeStr(out, pos, id, idLen);
   writeValue(out, pos, arg, value);
   return out;
 }

@@ -59,7 +59,7 @@ describe('framing version', () => {
     }
     expect(isMeshError(failure, 'ConnectionFailed')).toBe(true);
     // The hello of the old peer was refused for its version, on every attempt.
-    const refusals = errors.filter((e) => e.code === 'ConnectionFailed' || e.code === 'ProtocolError').filter((e) => /unsupported framing version 1 \(this peer speaks 2\)/.test(chain(e)));
+    const refusals = errors.filter((e) => e.code === 'ConnectionFailed' || e.code === 'ProtocolError').filter((e) => new RegExp(`unsupported framing version ${FRAMING_VERSION - 1} \\(this peer speaks ${FRAMING_VERSION}\\)`).test(chain(e)));
     expect(refusals.length).toBeGreaterThanOrEqual(1);
     expect(fresh.stats().protocolErrors).toBeGreaterThanOrEqual(1);
     expect(fresh.stats().sessionsOpened).toBe(0);

@@ -99,7 +99,7 @@ describe('FrameEncoder / FrameDecoder', () => {
     enc.nextMessage([]);
     enc.pushControl(RecordKind.Ping);
     const ctl = enc.nextMessage([], true)!;
-    expect(ctl.byteLength).toBe(2 + 5);
+    expect(ctl.byteLength).toBe(2 + 2);
     expect(enc.nextMessage([], true)).toBeUndefined();
     enc.pushControl(RecordKind.Ping, new Uint8Array([7]));
     const mixed = enc.nextMessage([])!;
@@ -134,11 +134,11 @@ describe('FrameEncoder / FrameDecoder', () => {
   it('never splits a small frame behind others: it starts the next message', () => {
     const enc = new FrameEncoder<number>(MIN_MESSAGE_SIZE);
     enc.pushFrame(frameOf(900, 0), 0);
-    enc.pushFrame(frameOf(120, 1), 1); // a 125-byte record, 117 bytes left: would be split, but is small
+    enc.pushFrame(frameOf(120, 1), 1); // a 122-byte record, 119 bytes left: would be split, but is small
     const done: number[] = [];
     const first = enc.nextMessage(done)!;
     expect(done).toEqual([0]);
-    expect(first.byteLength).toBe(2 + 5 + 900);
+    expect(first.byteLength).toBe(2 + 3 + 900);
     enc.nextMessage(done);
     expect(done).toEqual([0, 1]);
     // A large frame is still split to fill the message.
@@ -177,16 +177,28 @@ describe('FrameEncoder / FrameDecoder', () => {
       [Uint8Array.of(), 'ProtocolError', /shorter than its header/],
       [Uint8Array.of(0x00, 1), 'ProtocolError', /not a meshrtc/],
       [Uint8Array.of(FRAMING_MAGIC, FRAMING_VERSION + 1), 'ProtocolError', new RegExp(`version ${FRAMING_VERSION + 1}`)],
-      // A peer of the previous version (MessagePack call frames): refused, so mixed versions never open a link.
-      [encodeControlMessage(RecordKind.Hello, new Uint8Array(4)).map((b, i) => (i === 1 ? 1 : b)), 'ProtocolError', /unsupported framing version 1 \(this peer speaks 2\)/],
-      [Uint8Array.of(FRAMING_MAGIC, FRAMING_VERSION, RecordKind.Frame, 0, 0), 'ProtocolError', /truncated record header/],
-      [Uint8Array.of(FRAMING_MAGIC, FRAMING_VERSION, RecordKind.Frame, 0, 0, 0, 9, 1, 2), 'ProtocolError', /exceeds/],
-      [Uint8Array.of(FRAMING_MAGIC, FRAMING_VERSION, RecordKind.Frame, 0xff, 0xff, 0xff, 0xff), 'ProtocolError', /exceeds/],
-      [Uint8Array.of(FRAMING_MAGIC, FRAMING_VERSION, 0x7f, 0, 0, 0, 0), 'ProtocolError', /unknown record kind/],
-      [Uint8Array.of(FRAMING_MAGIC, FRAMING_VERSION, RecordKind.FrameContinue, 0, 0, 0, 1, 5), 'ProtocolError', /without a frame start/],
+      // A peer of an earlier version (u32 record lengths, calls in another layout): refused, so mixed versions
+      // never open a link.
+      [encodeControlMessage(RecordKind.Hello, new Uint8Array(4)).map((b, i) => (i === 1 ? 2 : b)), 'ProtocolError', /unsupported framing version 2 \(this peer speaks 3\)/],
+      [Uint8Array.of(FRAMING_MAGIC, FRAMING_VERSION, RecordKind.Frame), 'ProtocolError', /truncated record header/],
+      [Uint8Array.of(FRAMING_MAGIC, FRAMING_VERSION, RecordKind.Frame, 0x80, 0x80), 'ProtocolError', /truncated record header/],
+      [Uint8Array.of(FRAMING_MAGIC, FRAMING_VERSION, RecordKind.Frame, 0x80, 0x80, 0x80, 0x80, 0x80, 1), 'ProtocolError', /longer than 5 bytes/],
+      [Uint8Array.of(FRAMING_MAGIC, FRAMING_VERSION, RecordKind.Frame, 0xff, 0xff, 0xff, 0xff, 0x7f), 'ProtocolError', /above 2\^32/],
+      [Uint8Array.of(FRAMING_MAGIC, FRAMING_VERSION, RecordKind.Frame, 9, 1, 2), 'ProtocolError', /exceeds/],
+      [Uint8Array.of(FRAMING_MAGIC, FRAMING_VERSION, RecordKind.Frame, 0xff, 0xff, 0xff, 0xff, 0x0f), 'ProtocolError', /exceeds/],
+      [Uint8Array.of(FRAMING_MAGIC, FRAMING_VERSION, 0x7f, 0), 'ProtocolError', /unknown record kind/],
+      [Uint8Array.of(FRAMING_MAGIC, FRAMING_VERSION, RecordKind.FrameContinue, 1, 5), 'ProtocolError', /without a frame start/],
       // A start claiming 4 GiB: refused before anything is buffered.
-      [Uint8Array.of(FRAMING_MAGIC, FRAMING_VERSION, RecordKind.FrameStart, 0, 0, 0, 5, 0xff, 0xff, 0xff, 0xff, 1), 'MessageTooLarge', /exceeds maxFrameSize/],
-      [Uint8Array.of(FRAMING_MAGIC, FRAMING_VERSION, RecordKind.FrameStart, 0, 0, 0, 5, 0, 0, 0, 1, 1), 'ProtocolError', /carries/],
+      [Uint8Array.of(FRAMING_MAGIC, FRAMING_VERSION, RecordKind.FrameStart, 5, 0xff, 0xff, 0xff, 0xff, 1), 'MessageTooLarge', /exceeds maxFrameSize/],
+      [Uint8Array.of(FRAMING_MAGIC, FRAMING_VERSION, RecordKind.FrameStart, 5, 0, 0, 0, 1, 1), 'ProtocolError', /carries/],
+      // Shared prefixes: none to share from, a zero or oversized count, a count longer than the previous frame.
+      // A wrong check byte: the receiver lost step with the sender (bytes written below this layer).
+      [Uint8Array.of(FRAMING_MAGIC, FRAMING_VERSION, RecordKind.FrameShared, 3, 1, 0, 9), 'ProtocolError', /previous frame has 0/],
+      [Uint8Array.of(FRAMING_MAGIC, FRAMING_VERSION, RecordKind.FrameShared, 1, 1), 'ProtocolError', /without its prefix length/],
+      [Uint8Array.of(FRAMING_MAGIC, FRAMING_VERSION, RecordKind.Frame, 2, 7, 7, RecordKind.FrameShared, 3, 0, 0, 9), 'ProtocolError', /shared prefix of 0 bytes/],
+      [Uint8Array.of(FRAMING_MAGIC, FRAMING_VERSION, RecordKind.Frame, 2, 7, 7, RecordKind.FrameShared, 3, 128, 0, 9), 'ProtocolError', /shared prefix of 128 bytes/],
+      [Uint8Array.of(FRAMING_MAGIC, FRAMING_VERSION, RecordKind.Frame, 2, 7, 7, RecordKind.FrameShared, 3, 3, 0, 9), 'ProtocolError', /previous frame has 2/],
+      [Uint8Array.of(FRAMING_MAGIC, FRAMING_VERSION, RecordKind.Frame, 2, 7, 7, RecordKind.FrameShared, 3, 2, 103, 9), 'ProtocolError', /lost step/],
     ];
     for (const [msg, code, pattern] of cases) {
       const err = dec.push(msg, c.sink);
@@ -195,23 +207,36 @@ describe('FrameEncoder / FrameDecoder', () => {
       expect(err!.message).toMatch(pattern);
       expect(dec.bufferedBytes).toBe(0);
     }
-    expect(c.frames).toEqual([]);
+    // What came before an error in its message was delivered (the frames that the three bad shared records follow).
+    expect(c.frames.map((f) => [...f])).toEqual([
+      [7, 7],
+      [7, 7],
+      [7, 7],
+      [7, 7],
+    ]);
     expect(dec.stats.errors).toBe(cases.length);
+    // With the right check (102 for the bytes [7, 7]) the same record rebuilds the frame [7, 7, 9].
+    const ok = collector();
+    expect(new FrameDecoder({ maxFrameSize: 1000 }).push(Uint8Array.of(FRAMING_MAGIC, FRAMING_VERSION, RecordKind.Frame, 2, 7, 7, RecordKind.FrameShared, 3, 2, 102, 9), ok.sink)).toBeUndefined();
+    expect(ok.frames.map((f) => [...f])).toEqual([
+      [7, 7],
+      [7, 7, 9],
+    ]);
   });
 
   it('rejects an overrun continuation and a start in the middle of a frame, and recovers afterwards', () => {
     const dec = new FrameDecoder({ maxFrameSize: 1000 });
     const c = collector();
-    const start = Uint8Array.of(FRAMING_MAGIC, FRAMING_VERSION, RecordKind.FrameStart, 0, 0, 0, 6, 0, 0, 0, 4, 1, 2);
+    const start = Uint8Array.of(FRAMING_MAGIC, FRAMING_VERSION, RecordKind.FrameStart, 6, 0, 0, 0, 4, 1, 2);
     expect(dec.push(start, c.sink)).toBeUndefined();
     expect(dec.bufferedBytes).toBe(2);
-    const overrun = Uint8Array.of(FRAMING_MAGIC, FRAMING_VERSION, RecordKind.FrameContinue, 0, 0, 0, 3, 3, 4, 5);
+    const overrun = Uint8Array.of(FRAMING_MAGIC, FRAMING_VERSION, RecordKind.FrameContinue, 3, 3, 4, 5);
     expect(dec.push(overrun, c.sink)?.message).toMatch(/overruns/);
     expect(dec.bufferedBytes).toBe(0);
     expect(dec.push(start, c.sink)).toBeUndefined();
     expect(dec.push(start, c.sink)?.message).toMatch(/before the previous one/);
     // Clean state again: a whole frame passes.
-    const ok = Uint8Array.of(FRAMING_MAGIC, FRAMING_VERSION, RecordKind.Frame, 0, 0, 0, 1, 42);
+    const ok = Uint8Array.of(FRAMING_MAGIC, FRAMING_VERSION, RecordKind.Frame, 1, 42);
     expect(dec.push(ok, c.sink)).toBeUndefined();
     expect(c.frames.map((f) => [...f])).toEqual([[42]]);
   });
@@ -222,6 +247,93 @@ describe('FrameEncoder / FrameDecoder', () => {
     const dec = new FrameDecoder({ maxFrameSize: 500 });
     const err = dec.push(drain(enc)[0]!, collector().sink);
     expect(err?.code).toBe('MessageTooLarge');
+  });
+
+  it('sends only what a frame does not share with the previous one, across messages (property)', () => {
+    // Frames built from a few prefixes (as actor calls are) with random tails, some large enough to be split,
+    // encoded at random message sizes and decoded message by message: every frame arrives intact, whichever record
+    // carried it and whichever frame (possibly split over messages) came before.
+    const prefixes = [frameOf(40, 1), frameOf(200, 2), frameOf(5, 3)];
+    const frameArb = fc.tuple(fc.nat(prefixes.length - 1), fc.nat(200), fc.uint8Array({ maxLength: 40 }), fc.nat(100)).map(
+      ([p, cut, tail, big]) => {
+        const head = prefixes[p]!.subarray(0, Math.min(cut, prefixes[p]!.byteLength));
+        const f = new Uint8Array(head.byteLength + tail.byteLength + (big === 0 ? 5000 : 0));
+        f.set(head);
+        f.set(tail, head.byteLength);
+        return f;
+      },
+    );
+    fc.assert(
+      fc.property(fc.array(frameArb, { maxLength: 60 }), fc.integer({ min: MIN_MESSAGE_SIZE, max: 4096 }), (frames, messageSize) => {
+        const enc = new FrameEncoder<number>(messageSize);
+        const dec = new FrameDecoder({ maxFrameSize: 1 << 20 });
+        const c = collector();
+        const done: number[] = [];
+        frames.forEach((f, i) => {
+          enc.pushFrame(f, i);
+          if (i % 4 === 0) {
+            const m = enc.nextMessage(done);
+            if (m !== undefined) expect(dec.push(m, c.sink)).toBeUndefined();
+          }
+        });
+        for (const m of drain(enc, done)) {
+          expect(m.byteLength).toBeLessThanOrEqual(messageSize);
+          expect(dec.push(m, c.sink)).toBeUndefined();
+        }
+        expect(done).toEqual(frames.map((_, i) => i));
+        expect(c.frames.map((f) => Buffer.from(f).toString('hex'))).toEqual(frames.map((f) => Buffer.from(f).toString('hex')));
+        expect(dec.bufferedBytes).toBe(0);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('shares prefixes only within a stream: startStream() and clear() forget the previous frame', () => {
+    const call = (n: number): Uint8Array => Uint8Array.from([...frameOf(30, 9), n]);
+    const enc = new FrameEncoder<number>(16 * 1024);
+    enc.pushFrame(call(1), 1);
+    enc.pushFrame(call(2), 2);
+    const first = enc.nextMessage([])!;
+    // The second frame shares 30 bytes: 2 + (2 + 31) + (2 + 2 + 1) bytes instead of 2 + 2 * 33.
+    expect(first.byteLength).toBe(2 + 33 + 5);
+    expect(first[2 + 33]).toBe(RecordKind.FrameShared);
+    const dec = new FrameDecoder({ maxFrameSize: 1024 });
+    const c = collector();
+    expect(dec.push(first, c.sink)).toBeUndefined();
+    // The next message on the same stream may refer to the last frame of the one before.
+    enc.pushFrame(call(3), 3);
+    const next = enc.nextMessage([])!;
+    expect(next[2]).toBe(RecordKind.FrameShared);
+    expect(dec.push(next, c.sink)).toBeUndefined();
+    expect(c.frames.map((f) => f[30])).toEqual([1, 2, 3]);
+    // Such a message means nothing to a decoder that did not see that frame (a new channel): refused, not guessed.
+    expect(new FrameDecoder({ maxFrameSize: 1024 }).push(next, collector().sink)?.message).toMatch(/previous frame has 0/);
+    // On a new stream the first frame is whole again.
+    for (const restart of [() => enc.startStream(), () => enc.clear()]) {
+      enc.pushFrame(call(4), 4);
+      enc.nextMessage([]);
+      restart();
+      enc.pushFrame(call(5), 5);
+      const fresh = enc.nextMessage([])!;
+      expect(fresh[2]).toBe(RecordKind.Frame);
+      const c2 = collector();
+      expect(new FrameDecoder({ maxFrameSize: 1024 }).push(fresh, c2.sink)).toBeUndefined();
+      expect([...c2.frames[0]!]).toEqual([...call(5)]);
+    }
+  });
+
+  it('never shares more than 127 bytes, nor fewer than 4', () => {
+    const long = frameOf(500, 4);
+    const enc = new FrameEncoder<number>(16 * 1024);
+    enc.pushFrame(long, 0);
+    enc.pushFrame(long.slice(), 1); // identical: shares 127 bytes, the other 373 are sent
+    enc.pushFrame(Uint8Array.of(long[0]!, long[1]!, long[2]!, 0), 2); // shares 3 bytes: would save 1, sent whole
+    const m = enc.nextMessage([])!;
+    expect(m.byteLength).toBe(2 + (3 + 500) + (3 + 2 + 373) + (2 + 4));
+    const c = collector();
+    expect(new FrameDecoder({ maxFrameSize: 1024 }).push(m, c.sink)).toBeUndefined();
+    expect(c.frames.map((f) => f.byteLength)).toEqual([500, 500, 4]);
+    expect(Buffer.from(c.frames[1]!).equals(Buffer.from(long))).toBe(true);
   });
 
   it('round-trips random frame sequences at random message sizes (property)', () => {

@@ -1,11 +1,11 @@
 /**
  * Framing of transport frames into data-channel messages, and back. Pure and runtime-neutral: no timers, no I/O.
  *
- * Wire format (version 2). Every data-channel message is
+ * Wire format (version 3). Every data-channel message is
  *
  * ```text
- * message := MAGIC(0x6d) VERSION(0x01) record*
- * record  := kind:u8 length:u32be body[length]
+ * message := MAGIC(0x6d) VERSION(0x03) record*
+ * record  := kind:u8 length:varint body[length]      varint: unsigned LEB128, at most 5 bytes, below 2^32
  * ```
  *
  * Records never span messages; a message holds as many records as fit in the negotiated message size. Kinds:
@@ -15,6 +15,7 @@
  * | 0x01 | `Frame` | a whole frame |
  * | 0x02 | `FrameStart` | `total:u32be` then the first part of a frame of `total` bytes (more than the part) |
  * | 0x03 | `FrameContinue` | the next part of the frame being assembled; the frame ends when `total` is reached |
+ * | 0x04 | `FrameShared` | `shared:u8 check:u8` then the rest of a whole frame whose first `shared` bytes (1 to 127) are the first `shared` bytes of the previous frame; `check` is a hash of those bytes |
  * | 0x10 | `Hello` | control: first record on a channel (the transport puts JSON here) |
  * | 0x11 | `Ping` | control: keep-alive |
  * | 0x12 | `Bye` | control: the sender is closing the link |
@@ -25,6 +26,16 @@
  * go first in the next message, so a ping is never stuck behind a large frame in our own queue. The receiver
  * ({@link FrameDecoder}) validates everything, never throws, and never allocates more than it has actually
  * received, nor assembles a frame above its cap.
+ *
+ * `FrameShared` is prefix compression between consecutive frames of one channel: the frames of a hot path start
+ * alike (an actor call names its capability, type and handler before the fields that change, see
+ * `actors/wire.ts`), so only what differs crosses the wire. "The previous frame" is the last frame completed on the
+ * channel, whichever record kind carried it; both ends start without one on every new channel
+ * ({@link FrameEncoder.startStream}, a new {@link FrameDecoder}). At most {@link MAX_SHARED} bytes are shared, and
+ * only when that saves bytes; every byte a frame differs by is sent. The check byte (an 8-bit fold of FNV-1a over
+ * the shared bytes) makes a receiver that lost step with its sender (anything written onto the channel below this
+ * layer) refuse the record with a `ProtocolError`, which resets the link, instead of rebuilding a wrong frame
+ * (a wrong prefix passes it with probability 1/256, and the next record of the stream is checked again).
  */
 import { meshError, type MeshError } from '../errors.js';
 import { Queue } from './framing-queue.js';
@@ -35,13 +46,16 @@ export const FRAMING_MAGIC = 0x6d;
  * Second byte of every message: the version of everything a data channel carries, these records and the frames
  * of the layer above them (a peer refuses a message of another version with a `ProtocolError`, starting with the
  * hello, so peers of different versions never open a link). Version 2: actor calls, casts, replies and events
- * in the binary layout of `actors/wire.ts` (version 1 carried them as MessagePack arrays).
+ * in the binary layout of `actors/wire.ts` (version 1 carried them as MessagePack arrays). Version 3: record
+ * lengths as varints (u32 before), `FrameShared` records, and calls laid out with their stable fields first.
  */
-export const FRAMING_VERSION = 2;
+export const FRAMING_VERSION = 3;
 /** Bytes of the per-message header (magic + version). */
 export const MESSAGE_HEADER_BYTES = 2;
-/** Bytes of a record header (kind + length). */
-export const RECORD_HEADER_BYTES = 5;
+/** Largest record header (kind + a 5-byte varint length). */
+export const MAX_RECORD_HEADER_BYTES = 6;
+/** Most bytes a `FrameShared` record takes from the previous frame. */
+export const MAX_SHARED = 127;
 /** Smallest message size the encoder accepts. */
 export const MIN_MESSAGE_SIZE = 1024;
 /** Largest body of a control record. */
@@ -52,6 +66,7 @@ export const RecordKind = {
   Frame: 0x01,
   FrameStart: 0x02,
   FrameContinue: 0x03,
+  FrameShared: 0x04,
   Hello: 0x10,
   Ping: 0x11,
   Bye: 0x12,
@@ -66,6 +81,56 @@ const MIN_SPLIT_PART = 64;
 /** Frames up to 1/this of the message size are never split behind other records (they start the next message). */
 const SPLIT_SMALL_DIVISOR = 8;
 const EMPTY = new Uint8Array(0);
+/** A frame shares a prefix with the previous one only from this many bytes on (it costs 2 bytes: count and check). */
+const MIN_SHARED = 4;
+/** Bytes of a `FrameShared` body before the rest of the frame: the shared count and the check. */
+const SHARED_EXTRA = 2;
+/** Largest record length (and frame size) the format carries. */
+const MAX_RECORD_LENGTH = 0xffffffff;
+
+/** Bytes of a varint of `n` (0 <= n < 2^32). */
+function varintSize(n: number): number {
+  return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
+}
+
+/** Bytes of a record header for a body of `length` bytes. */
+function headerSize(length: number): number {
+  return 1 + varintSize(length);
+}
+
+/** The largest record body that fits with its header in `space` bytes (0 if none does). */
+function largestBody(space: number): number {
+  let length = space - 2;
+  while (length > 0 && headerSize(length) + length > space) length--;
+  return Math.max(0, length);
+}
+
+/** Writes a record header at `pos`; returns the position of the body. */
+function writeHeader(out: Uint8Array, pos: number, kind: number, length: number): number {
+  out[pos++] = kind;
+  while (length >= 0x80) {
+    out[pos++] = (length & 0x7f) | 0x80;
+    length >>>= 7;
+  }
+  out[pos++] = length;
+  return pos;
+}
+
+/** Length of the common prefix of `a` and `b` (at most {@link MAX_SHARED}). */
+function commonPrefix(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.byteLength, b.byteLength, MAX_SHARED);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}
+
+/** The check byte of a shared prefix: FNV-1a over `bytes[0, length)`, folded to 8 bits. */
+function prefixCheck(bytes: Uint8Array, length: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < length; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
+  h ^= h >>> 16;
+  return (h ^ (h >>> 8)) & 0xff;
+}
 
 interface PendingControl {
   readonly kind: ControlKind;
@@ -86,6 +151,10 @@ export class FrameEncoder<T> {
   #control: PendingControl[] = [];
   #queuedBytes = 0;
   #completedBytes = 0;
+  /** The last frame completed on this stream (what the next `FrameShared` refers to), if any. */
+  #prev: Uint8Array | undefined;
+  /** Prefix each whole frame of the message being built shares with the one before it (reused). */
+  readonly #shared: number[] = [];
 
   /** `messageSize`: the largest message to produce (at least {@link MIN_MESSAGE_SIZE}). */
   constructor(messageSize: number) {
@@ -126,6 +195,14 @@ export class FrameEncoder<T> {
     return this.#frames.length === 0 && this.#control.length === 0;
   }
 
+  /**
+   * Starts a new stream (a new channel): the next frame refers to no previous one. Call it before the first
+   * message of every channel; {@link clear} does it too.
+   */
+  startStream(): void {
+    this.#prev = undefined;
+  }
+
   /** Queues a frame; `tag` comes back from {@link nextMessage} once the frame's last byte is in a message. */
   pushFrame(frame: Uint8Array, tag: T): void {
     this.#frames.push(frame);
@@ -151,25 +228,30 @@ export class FrameEncoder<T> {
     let space = this.#messageSize - MESSAGE_HEADER_BYTES;
     let controls = 0;
     for (; controls < this.#control.length; controls++) {
-      const need = RECORD_HEADER_BYTES + this.#control[controls]!.body.byteLength;
+      const length = this.#control[controls]!.body.byteLength;
+      const need = headerSize(length) + length;
       if (need > space) break;
       space -= need;
     }
     let contLen = 0; // FrameContinue of the head frame (already started in an earlier message)
     let whole = 0; // whole frames after it
     let startLen = 0; // FrameStart of the frame after those
+    const shared = this.#shared;
+    shared.length = 0;
     if (!controlOnly) {
       let i = 0;
       let open = true;
+      let prev = this.#prev;
       const head = this.#frames.peek();
       if (head !== undefined && this.#headOffset > 0) {
         const remaining = head.byteLength - this.#headOffset;
-        const room = space - RECORD_HEADER_BYTES;
+        const room = largestBody(space);
         if (room < 1) open = false;
         else {
           contLen = Math.min(room, remaining);
-          space -= RECORD_HEADER_BYTES + contLen;
+          space -= headerSize(contLen) + contLen;
           if (contLen < remaining) open = false;
+          prev = head;
           i = 1;
         }
       }
@@ -177,19 +259,23 @@ export class FrameEncoder<T> {
         const p = this.#frames.at(i);
         if (p === undefined) break;
         const length = p.byteLength;
-        if (RECORD_HEADER_BYTES + length <= space) {
+        const common = prev === undefined ? 0 : commonPrefix(prev, p);
+        const need = common >= MIN_SHARED ? headerSize(length - common + SHARED_EXTRA) + SHARED_EXTRA + length - common : headerSize(length) + length;
+        if (need <= space) {
+          shared.push(common >= MIN_SHARED ? common : 0);
           whole++;
-          space -= RECORD_HEADER_BYTES + length;
+          space -= need;
+          prev = p;
           i++;
           continue;
         }
-        const room = space - RECORD_HEADER_BYTES - START_EXTRA;
+        const room = largestBody(space) - START_EXTRA;
         if (room < MIN_SPLIT_PART) break;
         // A small frame that would fit whole in the next message is not split: a split frame is delivered only
         // with the message carrying its end, which cuts the batch of replies it belongs to in two (under load,
         // a one-frame batch then makes its own round trip every cycle).
         const records = controls + (contLen > 0 ? 1 : 0) + whole;
-        if (records > 0 && RECORD_HEADER_BYTES + length <= this.#messageSize / SPLIT_SMALL_DIVISOR) break;
+        if (records > 0 && headerSize(length) + length <= this.#messageSize / SPLIT_SMALL_DIVISOR) break;
         startLen = room;
         space = 0;
         break;
@@ -197,53 +283,60 @@ export class FrameEncoder<T> {
     }
     if (controls === 0 && contLen === 0 && whole === 0 && startLen === 0) return undefined;
     let size = MESSAGE_HEADER_BYTES;
-    for (let c = 0; c < controls; c++) size += RECORD_HEADER_BYTES + this.#control[c]!.body.byteLength;
-    if (contLen > 0) size += RECORD_HEADER_BYTES + contLen;
-    for (let w = 0, i = contLen > 0 ? 1 : 0; w < whole; w++, i++) size += RECORD_HEADER_BYTES + this.#frames.at(i)!.byteLength;
-    if (startLen > 0) size += RECORD_HEADER_BYTES + START_EXTRA + startLen;
+    for (let c = 0; c < controls; c++) {
+      const length = this.#control[c]!.body.byteLength;
+      size += headerSize(length) + length;
+    }
+    if (contLen > 0) size += headerSize(contLen) + contLen;
+    for (let w = 0, i = contLen > 0 ? 1 : 0; w < whole; w++, i++) {
+      const length = this.#frames.at(i)!.byteLength;
+      const common = shared[w]!;
+      size += common > 0 ? headerSize(length - common + SHARED_EXTRA) + SHARED_EXTRA + length - common : headerSize(length) + length;
+    }
+    if (startLen > 0) size += headerSize(START_EXTRA + startLen) + START_EXTRA + startLen;
 
     const out = new Uint8Array(size);
-    const view = new DataView(out.buffer);
     out[0] = FRAMING_MAGIC;
     out[1] = FRAMING_VERSION;
     let pos = MESSAGE_HEADER_BYTES;
     for (let c = 0; c < controls; c++) {
       const ctl = this.#control[c]!;
-      out[pos] = ctl.kind;
-      view.setUint32(pos + 1, ctl.body.byteLength);
-      out.set(ctl.body, pos + RECORD_HEADER_BYTES);
-      pos += RECORD_HEADER_BYTES + ctl.body.byteLength;
+      pos = writeHeader(out, pos, ctl.kind, ctl.body.byteLength);
+      out.set(ctl.body, pos);
+      pos += ctl.body.byteLength;
     }
     this.#control = controls === this.#control.length ? [] : this.#control.slice(controls);
     if (contLen > 0) {
       const frame = this.#frames.peek()!;
       const offset = this.#headOffset;
-      out[pos] = RecordKind.FrameContinue;
-      view.setUint32(pos + 1, contLen);
-      out.set(frame.subarray(offset, offset + contLen), pos + RECORD_HEADER_BYTES);
-      pos += RECORD_HEADER_BYTES + contLen;
+      pos = writeHeader(out, pos, RecordKind.FrameContinue, contLen);
+      out.set(frame.subarray(offset, offset + contLen), pos);
+      pos += contLen;
       this.#advance(frame, contLen, completed);
     }
     for (let w = 0; w < whole; w++) {
       const frame = this.#frames.peek()!;
       const length = frame.byteLength;
-      out[pos] = RecordKind.Frame;
-      // The u32 length, written byte by byte (cheaper than a DataView call for each of many small records).
-      out[pos + 1] = length >>> 24;
-      out[pos + 2] = (length >>> 16) & 0xff;
-      out[pos + 3] = (length >>> 8) & 0xff;
-      out[pos + 4] = length & 0xff;
-      out.set(frame, pos + RECORD_HEADER_BYTES);
-      pos += RECORD_HEADER_BYTES + length;
+      const common = shared[w]!;
+      if (common > 0) {
+        pos = writeHeader(out, pos, RecordKind.FrameShared, length - common + SHARED_EXTRA);
+        out[pos++] = common;
+        out[pos++] = prefixCheck(frame, common);
+        out.set(frame.subarray(common), pos);
+        pos += length - common;
+      } else {
+        pos = writeHeader(out, pos, RecordKind.Frame, length);
+        out.set(frame, pos);
+        pos += length;
+      }
       this.#advance(frame, length, completed);
     }
     if (startLen > 0) {
       const frame = this.#frames.peek()!;
-      out[pos] = RecordKind.FrameStart;
-      view.setUint32(pos + 1, START_EXTRA + startLen);
-      view.setUint32(pos + RECORD_HEADER_BYTES, frame.byteLength);
-      out.set(frame.subarray(0, startLen), pos + RECORD_HEADER_BYTES + START_EXTRA);
-      pos += RECORD_HEADER_BYTES + START_EXTRA + startLen;
+      pos = writeHeader(out, pos, RecordKind.FrameStart, START_EXTRA + startLen);
+      new DataView(out.buffer).setUint32(pos, frame.byteLength);
+      out.set(frame.subarray(0, startLen), pos + START_EXTRA);
+      pos += START_EXTRA + startLen;
       this.#advance(frame, startLen, completed);
     }
     return out;
@@ -254,6 +347,7 @@ export class FrameEncoder<T> {
     this.#headOffset += length;
     this.#queuedBytes -= length;
     if (this.#headOffset === frame.byteLength) {
+      this.#prev = frame;
       this.#frames.shift();
       this.#headOffset = 0;
       this.#completedBytes += frame.byteLength;
@@ -263,6 +357,7 @@ export class FrameEncoder<T> {
 
   /** Drops everything queued and returns the tags of frames that were not completely sent. */
   clear(): T[] {
+    this.#prev = undefined;
     this.#control = [];
     this.#queuedBytes = 0;
     this.#headOffset = 0;
@@ -274,12 +369,10 @@ export class FrameEncoder<T> {
 /** Encodes a message holding a single control record (used before a link is established, e.g. for `Hello`). */
 export function encodeControlMessage(kind: ControlKind, body: Uint8Array = EMPTY): Uint8Array {
   if (body.byteLength > MAX_CONTROL_BYTES) throw new RangeError(`control body of ${body.byteLength} bytes exceeds ${MAX_CONTROL_BYTES}`);
-  const out = new Uint8Array(MESSAGE_HEADER_BYTES + RECORD_HEADER_BYTES + body.byteLength);
+  const out = new Uint8Array(MESSAGE_HEADER_BYTES + headerSize(body.byteLength) + body.byteLength);
   out[0] = FRAMING_MAGIC;
   out[1] = FRAMING_VERSION;
-  out[2] = kind;
-  new DataView(out.buffer).setUint32(3, body.byteLength);
-  out.set(body, MESSAGE_HEADER_BYTES + RECORD_HEADER_BYTES);
+  out.set(body, writeHeader(out, MESSAGE_HEADER_BYTES, kind, body.byteLength));
   return out;
 }
 
@@ -322,6 +415,11 @@ export class FrameDecoder {
   #partBytes = 0;
   /** Declared size of the frame being assembled, or -1 when none is. */
   #total = -1;
+  /** The last frame completed in the message being decoded (a view into it, or an assembled frame). */
+  #last: Uint8Array | undefined;
+  /** The first bytes of the last frame of earlier messages. */
+  readonly #prev = new Uint8Array(MAX_SHARED);
+  #prevLength = 0;
   readonly #stats: FrameDecoderStats = { messages: 0, frames: 0, errors: 0 };
 
   /** Creates a decoder refusing frames above `maxFrameSize`. */
@@ -342,8 +440,14 @@ export class FrameDecoder {
     return this.#stats;
   }
 
-  /** Forgets a partially received frame. */
+  /** Forgets a partially received frame, and the previous frame (the stream cannot go on after an error). */
   reset(): void {
+    this.#resetPartial();
+    this.#last = undefined;
+    this.#prevLength = 0;
+  }
+
+  #resetPartial(): void {
     this.#parts = [];
     this.#partBytes = 0;
     this.#total = -1;
@@ -353,6 +457,14 @@ export class FrameDecoder {
   push(message: Uint8Array, sink: DecoderSink): MeshError | undefined {
     this.#stats.messages++;
     const err = this.#decode(message, sink);
+    // Keep the start of the last frame for the next message's `FrameShared` (the message itself may be reused).
+    const last = this.#last;
+    if (last !== undefined) {
+      const n = Math.min(last.byteLength, MAX_SHARED);
+      for (let i = 0; i < n; i++) this.#prev[i] = last[i]!;
+      this.#prevLength = n;
+      this.#last = undefined;
+    }
     if (err !== undefined) {
       this.#stats.errors++;
       this.reset();
@@ -373,15 +485,24 @@ export class FrameDecoder {
         expected: FRAMING_VERSION,
       });
     }
-    const view = new DataView(msg.buffer, msg.byteOffset, msg.byteLength);
     let pos = MESSAGE_HEADER_BYTES;
-    while (pos < msg.byteLength) {
-      if (msg.byteLength - pos < RECORD_HEADER_BYTES) return protocolError('truncated record header');
-      const kind = msg[pos]!;
-      const len = view.getUint32(pos + 1);
-      pos += RECORD_HEADER_BYTES;
-      if (len > msg.byteLength - pos) {
-        return protocolError(`record length ${len} exceeds the ${msg.byteLength - pos} bytes left in the message`);
+    const end = msg.byteLength;
+    while (pos < end) {
+      const kind = msg[pos++]!;
+      // The length: a varint of at most 5 bytes, below 2^32.
+      let len = 0;
+      let scale = 1;
+      for (let i = 0; ; i++) {
+        if (pos >= end) return protocolError('truncated record header');
+        const b = msg[pos++]!;
+        len += (b & 0x7f) * scale;
+        if (b < 0x80) break;
+        if (i === 4) return protocolError('record length varint longer than 5 bytes');
+        scale *= 0x80;
+      }
+      if (len > MAX_RECORD_LENGTH) return protocolError(`record length ${len} is above 2^32 - 1`);
+      if (len > end - pos) {
+        return protocolError(`record length ${len} exceeds the ${end - pos} bytes left in the message`);
       }
       const body = msg.subarray(pos, pos + len);
       pos += len;
@@ -389,8 +510,27 @@ export class FrameDecoder {
         case RecordKind.Frame: {
           if (this.#total >= 0) return protocolError('a new frame started before the previous one was complete');
           if (len > this.#maxFrameSize) return tooLarge(len, this.#maxFrameSize);
+          this.#last = body;
           this.#stats.frames++;
           sink.onFrame(body);
+          break;
+        }
+        case RecordKind.FrameShared: {
+          if (this.#total >= 0) return protocolError('a new frame started before the previous one was complete');
+          if (len < SHARED_EXTRA) return protocolError('shared frame record without its prefix length and check');
+          const common = body[0]!;
+          if (common === 0 || common > MAX_SHARED) return protocolError(`shared prefix of ${common} bytes (1 to ${MAX_SHARED})`);
+          const prev = this.#last ?? this.#prev.subarray(0, this.#prevLength);
+          if (common > prev.byteLength) return protocolError(`shared prefix of ${common} bytes, the previous frame has ${prev.byteLength}`);
+          if (prefixCheck(prev, common) !== body[1]) return protocolError('shared prefix does not match the previous frame (the stream lost step)');
+          const size = common + len - SHARED_EXTRA;
+          if (size > this.#maxFrameSize) return tooLarge(size, this.#maxFrameSize);
+          const frame = allocateFrame(size);
+          for (let i = 0; i < common; i++) frame[i] = prev[i]!;
+          frame.set(body.subarray(SHARED_EXTRA), common);
+          this.#last = frame;
+          this.#stats.frames++;
+          sink.onFrame(frame);
           break;
         }
         case RecordKind.FrameStart: {
@@ -420,7 +560,8 @@ export class FrameDecoder {
               frame.set(p, at);
               at += p.byteLength;
             }
-            this.reset();
+            this.#resetPartial();
+            this.#last = frame;
             this.#stats.frames++;
             sink.onFrame(frame);
           }
@@ -439,6 +580,26 @@ export class FrameDecoder {
     }
     return undefined;
   }
+}
+
+/**
+ * Frames rebuilt from a `FrameShared` record are cut from shared slabs (like the frames of `actors/wire.ts`): a
+ * region is never reused, and a slab is freed once no frame of it is referenced.
+ */
+const FRAME_SLAB = 64 * 1024;
+const OWN_FRAME = 4 * 1024;
+let frameSlab = new Uint8Array(0);
+let frameSlabUsed = 0;
+
+function allocateFrame(size: number): Uint8Array {
+  if (size > OWN_FRAME) return new Uint8Array(size);
+  if (frameSlabUsed + size > frameSlab.byteLength) {
+    frameSlab = new Uint8Array(FRAME_SLAB);
+    frameSlabUsed = 0;
+  }
+  const start = frameSlabUsed;
+  frameSlabUsed += size;
+  return frameSlab.subarray(start, start + size);
 }
 
 /**

@@ -992,6 +992,8 @@ export class WebRtcTransport implements Transport {
       }
     }
     link.encoder.messageSize = this.#messageSize(s);
+    // A new channel: its first frame cannot refer to a frame sent on an earlier one.
+    link.encoder.startStream();
     const now = this.#clock.now();
     s.lastReceived = Math.max(s.lastReceived, now);
     s.pingTimer = this.#clock.setInterval(() => this.#heartbeat(link, s), this.#heartbeatIntervalMs);

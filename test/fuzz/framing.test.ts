@@ -1,7 +1,7 @@
 /**
  * Fuzz: the transport's frame decoder and chunk reassembler (`src/transport/framing.ts`) against hostile
- * data-channel messages: random bytes, truncated records, lying record lengths and frame totals, unknown record
- * kinds, wrong magic and framing versions, and sequences that interleave frame starts, continuations and
+ * data-channel messages: random bytes, truncated records, lying record lengths and frame totals, shared-prefix
+ * records with any prefix count, unknown record kinds, wrong magic and framing versions, and sequences that interleave frame starts, continuations and
  * control records. Every input is either decoded or refused with a typed error (`ProtocolError`,
  * `MessageTooLarge`); nothing throws, no frame above the cap is assembled, the reassembly buffer stays bounded
  * (in bytes counted and in memory actually retained), and no prototype changes.
@@ -50,7 +50,10 @@ const totalArb = fc.oneof(
 
 const recordArb: fc.Arbitrary<RecordSpec> = fc.record({
   kind: fc.oneof(
-    { weight: 6, arbitrary: fc.constantFrom(RecordKind.Frame, RecordKind.FrameStart, RecordKind.FrameContinue, RecordKind.Ping, RecordKind.Bye, RecordKind.Hello) },
+    {
+      weight: 7,
+      arbitrary: fc.constantFrom(RecordKind.Frame, RecordKind.FrameStart, RecordKind.FrameContinue, RecordKind.FrameShared, RecordKind.Ping, RecordKind.Bye, RecordKind.Hello),
+    },
     { weight: 1, arbitrary: fc.integer({ min: 0, max: 255 }) },
   ),
   total: totalArb,
@@ -70,28 +73,26 @@ const messageArb: fc.Arbitrary<MessageSpec> = fc.record({
 });
 
 function encodeSpec(m: MessageSpec): Uint8Array {
-  let size = 2;
-  for (const r of m.records) size += 5 + (r.kind === RecordKind.FrameStart ? 4 : 0) + r.body.byteLength;
-  const bytes = new Uint8Array(size);
-  const view = new DataView(bytes.buffer);
-  bytes[0] = m.magic;
-  bytes[1] = m.version;
-  let pos = 2;
+  const bytes: number[] = [m.magic, m.version];
   for (const r of m.records) {
     const start = r.kind === RecordKind.FrameStart;
     const bodyLength = r.body.byteLength + (start ? 4 : 0);
-    const length = r.lie === 'max' ? 0xffffffff : Math.min(0xffffffff, Math.max(0, bodyLength + r.lie));
-    bytes[pos] = r.kind;
-    view.setUint32(pos + 1, length);
-    pos += 5;
-    if (start) {
-      view.setUint32(pos, r.total >>> 0);
-      pos += 4;
+    let length = r.lie === 'max' ? 0xffffffff : Math.min(0xffffffff, Math.max(0, bodyLength + r.lie));
+    bytes.push(r.kind);
+    // The length as a varint (LEB128), as version 3 writes it.
+    while (length >= 0x80) {
+      bytes.push((length % 0x80) | 0x80);
+      length = Math.floor(length / 0x80);
     }
-    bytes.set(r.body, pos);
-    pos += r.body.byteLength;
+    bytes.push(length);
+    if (start) {
+      const t = r.total >>> 0;
+      bytes.push(t >>> 24, (t >>> 16) & 0xff, (t >>> 8) & 0xff, t & 0xff);
+    }
+    for (const b of r.body) bytes.push(b);
   }
-  return m.cut >= 1 ? bytes : bytes.subarray(0, Math.floor(bytes.byteLength * m.cut));
+  const out = Uint8Array.from(bytes);
+  return m.cut >= 1 ? out : out.subarray(0, Math.floor(out.byteLength * m.cut));
 }
 
 /** Pushes `messages` into one decoder and checks every invariant after each push. */
@@ -251,7 +252,8 @@ describe(`fuzz: frame decoder and reassembler (${FUZZ_RUNS} inputs per property)
           fc.integer({ min: 1024, max: 8192 }),
           (sizes, messageSize) => {
             const encoder = new FrameEncoder<number>(messageSize);
-            const sent = sizes.map((n, i) => new Uint8Array(n).fill(i & 0xff, 0, n).fill((i + 1) & 0xff, n >> 1, n));
+            // Runs of three frames share their first half (sent as FrameShared records), the rest differ.
+            const sent = sizes.map((n, i) => new Uint8Array(n).fill(Math.floor(i / 3) & 0xff, 0, n).fill((i + 1) & 0xff, n >> 1, n));
             sent.forEach((f, i) => encoder.pushFrame(f, i));
             encoder.pushControl(RecordKind.Ping, new Uint8Array(8));
             const decoder = new FrameDecoder({ maxFrameSize: 12_000 });

@@ -23,12 +23,18 @@ const Echo = defineActor({ type: 'echo', durability: 'memory', initialState: () 
 
 /** A data-channel message made of one record of `kind` around `body`, with an optional lie in its length. */
 function message(body: Uint8Array, kind: number = RecordKind.Frame, version = FRAMING_VERSION, lie = 0): Uint8Array {
-  const out = new Uint8Array(7 + body.byteLength);
-  out[0] = FRAMING_MAGIC;
-  out[1] = version;
-  out[2] = kind;
-  new DataView(out.buffer).setUint32(3, Math.max(0, body.byteLength + lie));
-  out.set(body, 7);
+  const header = [FRAMING_MAGIC, version, kind];
+  // The record length as a varint (LEB128).
+  for (let n = Math.max(0, body.byteLength + lie); ; n = Math.floor(n / 0x80)) {
+    if (n < 0x80) {
+      header.push(n);
+      break;
+    }
+    header.push((n % 0x80) | 0x80);
+  }
+  const out = new Uint8Array(header.length + body.byteLength);
+  out.set(header);
+  out.set(body, header.length);
   return out;
 }
 
@@ -38,6 +44,7 @@ const hostileArb: fc.Arbitrary<{ kind: string; bytes: Uint8Array }> = fc.oneof(
   fc.integer({ min: 1, max: 1000 }).map((lie) => ({ kind: 'lying length', bytes: message(new Uint8Array(8), RecordKind.Frame, FRAMING_VERSION, lie) })),
   fc.integer({ min: 0x13, max: 0xff }).map((k) => ({ kind: 'unknown record', bytes: message(new Uint8Array(3), k) })),
   fc.uint8Array({ maxLength: 40 }).map((b) => ({ kind: 'garbage frame', bytes: message(b) })),
+  fc.uint8Array({ maxLength: 40 }).map((b) => ({ kind: 'shared-prefix record', bytes: message(b, RecordKind.FrameShared) })),
   fc
     .tuple(fc.integer({ min: -1, max: 20 }), fc.array(fc.oneof(fc.integer(), fc.string({ maxLength: 8 }), fc.constant(null)), { maxLength: 10 }))
     .map(([k, fields]) => ({ kind: 'hostile frame', bytes: message(rawPackr.pack([k, ...fields]) as Uint8Array) })),
