@@ -5,7 +5,8 @@
  *   - raw batch hand-batched echo: everything sent in one tick goes as one message (the transport's practical limit).
  * Each figure: a warm-up, then 5 timed windows; medians with min-max. `--json` prints JSON, `--out FILE` writes it;
  * `--size small` runs a short version (for the smoke test); `--engine NAME` limits the engines; `--cpu` adds CPU
- * time per round trip; `--in-flight 1,32` picks the concurrency levels; `--mesh-only` skips the raw baselines.
+ * time per round trip; `--in-flight 1,32` picks the concurrency levels; `--mesh-only` skips the raw baselines;
+ * `--payload N` sets the payload size (default 100 bytes).
  *
  * Everything is measured as compiled JavaScript, the way the package ships (`dist/`): started from the sources
  * (tsx), the script first compiles `src`, `signaling-server` and `bench` with tsc into a temporary directory and
@@ -80,7 +81,10 @@ function cpuSeconds(pid: number): number {
     return 0;
   }
 }
-const PAYLOAD = new Uint8Array(100).fill(7);
+/** `--payload N`: bytes of the payload each call carries (default 100; 1-8192), the same for mesh and raw baselines. */
+const PAYLOAD_BYTES = args.includes('--payload') ? Number(args[args.indexOf('--payload') + 1]) : 100;
+if (!Number.isInteger(PAYLOAD_BYTES) || PAYLOAD_BYTES < 1 || PAYLOAD_BYTES > 8192) throw new Error(`--payload must be an integer from 1 to 8192, got ${String(PAYLOAD_BYTES)}`);
+const PAYLOAD = new Uint8Array(PAYLOAD_BYTES).fill(7);
 const log = (s: string): void => progress('net', s);
 
 interface Sample {

@@ -9,6 +9,7 @@ import {
   FrameDecoder,
   FrameEncoder,
   MAX_CONTROL_BYTES,
+  MAX_FRAMES_PER_MESSAGE,
   MIN_MESSAGE_SIZE,
   RecordKind,
   type ControlKind,
@@ -60,6 +61,30 @@ describe('FrameEncoder / FrameDecoder', () => {
     const c = collector();
     expect(new FrameDecoder({ maxFrameSize: 1024 }).push(msgs[0]!, c.sink)).toBeUndefined();
     expect(c.frames.map((f, i) => f.every((b, k) => b === frameOf(10, i)[k]))).toEqual(Array(100).fill(true));
+  });
+
+  it('puts at most MAX_FRAMES_PER_MESSAGE frames (128) in one message, however small they are', () => {
+    const enc = new FrameEncoder<number>(64 * 1024);
+    for (let i = 0; i < 300; i++) enc.pushFrame(frameOf(10, i), i);
+    const done: number[] = [];
+    const counts: number[] = [];
+    const dec = new FrameDecoder({ maxFrameSize: 1024 });
+    const c = collector();
+    for (const m of drain(enc, done)) {
+      const before = c.frames.length;
+      expect(dec.push(m, c.sink)).toBeUndefined();
+      counts.push(c.frames.length - before);
+    }
+    expect(MAX_FRAMES_PER_MESSAGE).toBe(128);
+    expect(counts).toEqual([128, 128, 44]);
+    expect(done).toEqual([...Array(300).keys()]);
+    // The limit is an option; a split frame counts as one of the message's frames.
+    const three = new FrameEncoder<number>(MIN_MESSAGE_SIZE, 3);
+    [10, 10, 3000, 10].forEach((n, i) => three.pushFrame(frameOf(n, i), i));
+    const firstDone: number[] = [];
+    three.nextMessage(firstDone);
+    expect(firstDone).toEqual([0, 1]); // two whole frames and the start of the third
+    expect(() => new FrameEncoder<number>(MIN_MESSAGE_SIZE, 0)).toThrow(RangeError);
   });
 
   it('splits a large frame into full messages and reassembles it', () => {

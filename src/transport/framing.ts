@@ -60,6 +60,14 @@ export const MAX_SHARED = 127;
 export const MIN_MESSAGE_SIZE = 1024;
 /** Largest body of a control record. */
 export const MAX_CONTROL_BYTES = 1024;
+/**
+ * Most frames in one message (by default). A message is delivered whole, so its frames wait for the last one and
+ * the receiver handles them in one go: a burst of small frames cut at 128 travels as several messages that the
+ * two ends work on in turn (measured with 256 calls in flight and 58-byte payloads, about 240 calls fitted in
+ * 16 KiB: 162k calls/s in one message per burst, 200k cut at 128, 192k at 96 or 160, 167k at 192; at 100-byte
+ * payloads, 16 KiB holds 148 calls and the cut changed nothing measurable).
+ */
+export const MAX_FRAMES_PER_MESSAGE = 128;
 
 /** Record kinds (see the module documentation). */
 export const RecordKind = {
@@ -85,6 +93,8 @@ const EMPTY = new Uint8Array(0);
 const MIN_SHARED = 4;
 /** Bytes of a `FrameShared` body before the rest of the frame: the shared count and the check. */
 const SHARED_EXTRA = 2;
+/** Copies up to this many bytes go byte by byte. */
+const SHORT_COPY = 128;
 /** Largest record length (and frame size) the format carries. */
 const MAX_RECORD_LENGTH = 0xffffffff;
 
@@ -116,20 +126,33 @@ function writeHeader(out: Uint8Array, pos: number, kind: number, length: number)
   return pos;
 }
 
-/** Length of the common prefix of `a` and `b` (at most {@link MAX_SHARED}). */
-function commonPrefix(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.byteLength, b.byteLength, MAX_SHARED);
-  let i = 0;
-  while (i < n && a[i] === b[i]) i++;
-  return i;
-}
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
 
-/** The check byte of a shared prefix: FNV-1a over `bytes[0, length)`, folded to 8 bits. */
-function prefixCheck(bytes: Uint8Array, length: number): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < length; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
+/** The check byte of a shared prefix from its FNV-1a hash: the hash folded to 8 bits. */
+function foldCheck(h: number): number {
   h ^= h >>> 16;
   return (h ^ (h >>> 8)) & 0xff;
+}
+
+/** The check byte of the prefix measured by the last {@link commonPrefix}. */
+let commonCheck = 0;
+
+/**
+ * Length of the common prefix of `a` and `b` (at most {@link MAX_SHARED}); leaves the prefix's check byte in
+ * {@link commonCheck} (computed in the same pass).
+ */
+function commonPrefix(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.byteLength, b.byteLength, MAX_SHARED);
+  let h = FNV_OFFSET;
+  let i = 0;
+  for (; i < n; i++) {
+    const x = a[i]!;
+    if (x !== b[i]) break;
+    h = Math.imul(h ^ x, FNV_PRIME);
+  }
+  commonCheck = foldCheck(h);
+  return i;
 }
 
 interface PendingControl {
@@ -155,10 +178,19 @@ export class FrameEncoder<T> {
   #prev: Uint8Array | undefined;
   /** Prefix each whole frame of the message being built shares with the one before it (reused). */
   readonly #shared: number[] = [];
+  /** The check byte of each of those prefixes. */
+  readonly #checks: number[] = [];
 
-  /** `messageSize`: the largest message to produce (at least {@link MIN_MESSAGE_SIZE}). */
-  constructor(messageSize: number) {
+  readonly #maxFrames: number;
+
+  /**
+   * `messageSize`: the largest message to produce (at least {@link MIN_MESSAGE_SIZE}); `maxFrames`: the most
+   * frames (whole or in part) in one message (default {@link MAX_FRAMES_PER_MESSAGE}).
+   */
+  constructor(messageSize: number, maxFrames: number = MAX_FRAMES_PER_MESSAGE) {
     this.#messageSize = checkMessageSize(messageSize);
+    if (!Number.isInteger(maxFrames) || maxFrames < 1) throw new RangeError(`maxFrames must be an integer >= 1, got ${maxFrames}`);
+    this.#maxFrames = maxFrames;
   }
 
   /** The largest message produced. Changing it affects the next message only. */
@@ -237,7 +269,9 @@ export class FrameEncoder<T> {
     let whole = 0; // whole frames after it
     let startLen = 0; // FrameStart of the frame after those
     const shared = this.#shared;
+    const checks = this.#checks;
     shared.length = 0;
+    checks.length = 0;
     if (!controlOnly) {
       let i = 0;
       let open = true;
@@ -256,6 +290,7 @@ export class FrameEncoder<T> {
         }
       }
       while (open) {
+        if (whole + (contLen > 0 ? 1 : 0) >= this.#maxFrames) break;
         const p = this.#frames.at(i);
         if (p === undefined) break;
         const length = p.byteLength;
@@ -263,6 +298,7 @@ export class FrameEncoder<T> {
         const need = common >= MIN_SHARED ? headerSize(length - common + SHARED_EXTRA) + SHARED_EXTRA + length - common : headerSize(length) + length;
         if (need <= space) {
           shared.push(common >= MIN_SHARED ? common : 0);
+          checks.push(commonCheck);
           whole++;
           space -= need;
           prev = p;
@@ -321,9 +357,12 @@ export class FrameEncoder<T> {
       if (common > 0) {
         pos = writeHeader(out, pos, RecordKind.FrameShared, length - common + SHARED_EXTRA);
         out[pos++] = common;
-        out[pos++] = prefixCheck(frame, common);
-        out.set(frame.subarray(common), pos);
-        pos += length - common;
+        out[pos++] = checks[w]!;
+        const rest = length - common;
+        // Short rests byte by byte: cheaper than a subarray and a set.
+        if (rest <= SHORT_COPY) for (let i = 0; i < rest; i++) out[pos + i] = frame[common + i]!;
+        else out.set(frame.subarray(common), pos);
+        pos += rest;
       } else {
         pos = writeHeader(out, pos, RecordKind.Frame, length);
         out.set(frame, pos);
@@ -472,6 +511,37 @@ export class FrameDecoder {
     return err;
   }
 
+  /** A `FrameShared` record of `len` bytes at `at` in `msg`: rebuilds the frame and delivers it. */
+  #shared(msg: Uint8Array, at: number, len: number, sink: DecoderSink): MeshError | undefined {
+    if (this.#total >= 0) return protocolError('a new frame started before the previous one was complete');
+    if (len < SHARED_EXTRA) return protocolError('shared frame record without its prefix length and check');
+    const common = msg[at]!;
+    if (common === 0 || common > MAX_SHARED) return protocolError(`shared prefix of ${common} bytes (1 to ${MAX_SHARED})`);
+    const last = this.#last;
+    const prev = last ?? this.#prev;
+    const prevLength = last === undefined ? this.#prevLength : last.byteLength;
+    if (common > prevLength) return protocolError(`shared prefix of ${common} bytes, the previous frame has ${prevLength}`);
+    const rest = len - SHARED_EXTRA;
+    const size = common + rest;
+    if (size > this.#maxFrameSize) return tooLarge(size, this.#maxFrameSize);
+    const frame = allocateFrame(size);
+    // Copy the prefix and hash it in one pass; the region is simply left unused if the check fails.
+    let h = FNV_OFFSET;
+    for (let i = 0; i < common; i++) {
+      const b = prev[i]!;
+      frame[i] = b;
+      h = Math.imul(h ^ b, FNV_PRIME);
+    }
+    if (foldCheck(h) !== msg[at + 1]) return protocolError('shared prefix does not match the previous frame (the stream lost step)');
+    const from = at + SHARED_EXTRA;
+    if (rest <= SHORT_COPY) for (let i = 0; i < rest; i++) frame[common + i] = msg[from + i]!;
+    else frame.set(msg.subarray(from, from + rest), common);
+    this.#last = frame;
+    this.#stats.frames++;
+    sink.onFrame(frame);
+    return undefined;
+  }
+
   #decode(msg: Uint8Array, sink: DecoderSink): MeshError | undefined {
     if (msg.byteLength < MESSAGE_HEADER_BYTES) {
       return protocolError(`message of ${msg.byteLength} bytes is shorter than its header`);
@@ -504,8 +574,14 @@ export class FrameDecoder {
       if (len > end - pos) {
         return protocolError(`record length ${len} exceeds the ${end - pos} bytes left in the message`);
       }
-      const body = msg.subarray(pos, pos + len);
+      const at = pos;
       pos += len;
+      if (kind === RecordKind.FrameShared) {
+        const err = this.#shared(msg, at, len, sink);
+        if (err !== undefined) return err;
+        continue;
+      }
+      const body = msg.subarray(at, pos);
       switch (kind) {
         case RecordKind.Frame: {
           if (this.#total >= 0) return protocolError('a new frame started before the previous one was complete');
@@ -513,24 +589,6 @@ export class FrameDecoder {
           this.#last = body;
           this.#stats.frames++;
           sink.onFrame(body);
-          break;
-        }
-        case RecordKind.FrameShared: {
-          if (this.#total >= 0) return protocolError('a new frame started before the previous one was complete');
-          if (len < SHARED_EXTRA) return protocolError('shared frame record without its prefix length and check');
-          const common = body[0]!;
-          if (common === 0 || common > MAX_SHARED) return protocolError(`shared prefix of ${common} bytes (1 to ${MAX_SHARED})`);
-          const prev = this.#last ?? this.#prev.subarray(0, this.#prevLength);
-          if (common > prev.byteLength) return protocolError(`shared prefix of ${common} bytes, the previous frame has ${prev.byteLength}`);
-          if (prefixCheck(prev, common) !== body[1]) return protocolError('shared prefix does not match the previous frame (the stream lost step)');
-          const size = common + len - SHARED_EXTRA;
-          if (size > this.#maxFrameSize) return tooLarge(size, this.#maxFrameSize);
-          const frame = allocateFrame(size);
-          for (let i = 0; i < common; i++) frame[i] = prev[i]!;
-          frame.set(body.subarray(SHARED_EXTRA), common);
-          this.#last = frame;
-          this.#stats.frames++;
-          sink.onFrame(frame);
           break;
         }
         case RecordKind.FrameStart: {
