@@ -40,6 +40,7 @@
  * rules).
  */
 import type { Codec } from '../codec/types.js';
+import { Slabs } from '../codec/slab.js';
 import { meshError, type MeshError } from '../errors.js';
 import { asFrame, Kind, MAX_ID_LENGTH, MAX_NAME_LENGTH, type Frame } from './protocol.js';
 
@@ -58,44 +59,22 @@ const V_BYTES = 0x07;
 const V_CODEC = 0x08;
 
 /**
- * Frames are cut from shared slabs (a new `ArrayBuffer` per small frame costs more than encoding it): a frame
- * stays valid for as long as it is referenced, and a slab is freed once none of its frames is. Frames above
- * {@link OWN_BUFFER} bytes get a buffer of their own.
+ * Frames are cut from shared slabs of 64 KiB (frames above 8 KiB get a buffer of their own); decoded byte values
+ * are copied into smaller slabs, so one kept value pins at most 8 KiB.
  */
-const FRAME_SLAB = 64 * 1024;
-/** Decoded byte values are copied into smaller slabs, so one kept value pins at most this much memory. */
-const VALUE_SLAB = 8 * 1024;
-const OWN_BUFFER = 8 * 1024;
-const OWN_VALUE_BUFFER = 1024;
-let frameSlab = new Uint8Array(0);
-let frameSlabUsed = 0;
-let valueSlab = new Uint8Array(0);
-let valueSlabUsed = 0;
+const frames = new Slabs(64 * 1024, 8 * 1024);
+const values = new Slabs(8 * 1024, 1024);
 
 /** A zero-filled (never written before) region of `size` bytes for a frame. */
 function allocate(size: number): Uint8Array {
-  if (size > OWN_BUFFER) return new Uint8Array(size);
-  if (frameSlabUsed + size > frameSlab.byteLength) {
-    frameSlab = new Uint8Array(FRAME_SLAB);
-    frameSlabUsed = 0;
-  }
-  const start = frameSlabUsed;
-  frameSlabUsed += size;
-  return frameSlab.subarray(start, start + size);
+  return frames.allocate(size);
 }
 
 /** A copy of `length` bytes of `bytes` from `start`, in a slab of its own kind. */
 function copyOut(bytes: Uint8Array, start: number, length: number): Uint8Array {
-  if (length > OWN_VALUE_BUFFER) return bytes.slice(start, start + length);
-  if (valueSlabUsed + length > valueSlab.byteLength) {
-    valueSlab = new Uint8Array(VALUE_SLAB);
-    valueSlabUsed = 0;
-  }
-  const slab = valueSlab;
-  const at = valueSlabUsed;
-  valueSlabUsed += length;
-  slab.set(bytes.subarray(start, start + length), at);
-  return slab.subarray(at, at + length);
+  const out = values.allocate(length);
+  out.set(bytes.subarray(start, start + length));
+  return out;
 }
 
 /** Strings up to this length are measured and written by hand; longer ones go through `TextEncoder`. */

@@ -44,6 +44,28 @@ function drain<T>(enc: FrameEncoder<T>, completed: T[] = []): Uint8Array[] {
   }
 }
 
+/**
+ * Queues `frames` (tagged 0, 1, ...) and builds a message after every `every`-th one, as a send loop does, then the
+ * rest; decodes every message into `c` and checks its size. `afterPush(i)` runs after frame `i` is queued.
+ * Returns the tags completed, in order.
+ */
+function sendAll(enc: FrameEncoder<number>, dec: FrameDecoder, c: Collected, frames: readonly Uint8Array[], every: number, afterPush?: (i: number) => void): number[] {
+  const done: number[] = [];
+  frames.forEach((f, i) => {
+    enc.pushFrame(f, i);
+    afterPush?.(i);
+    if (i % every === 0) {
+      const m = enc.nextMessage(done);
+      if (m !== undefined) expect(dec.push(m, c.sink)).toBeUndefined();
+    }
+  });
+  for (const m of drain(enc, done)) {
+    expect(m.byteLength).toBeLessThanOrEqual(enc.messageSize);
+    expect(dec.push(m, c.sink)).toBeUndefined();
+  }
+  return done;
+}
+
 function frameOf(size: number, seed: number): Uint8Array {
   const f = new Uint8Array(size);
   for (let i = 0; i < size; i++) f[i] = (seed * 31 + i * 7) & 0xff;
@@ -293,18 +315,7 @@ describe('FrameEncoder / FrameDecoder', () => {
         const enc = new FrameEncoder<number>(messageSize);
         const dec = new FrameDecoder({ maxFrameSize: 1 << 20 });
         const c = collector();
-        const done: number[] = [];
-        frames.forEach((f, i) => {
-          enc.pushFrame(f, i);
-          if (i % 4 === 0) {
-            const m = enc.nextMessage(done);
-            if (m !== undefined) expect(dec.push(m, c.sink)).toBeUndefined();
-          }
-        });
-        for (const m of drain(enc, done)) {
-          expect(m.byteLength).toBeLessThanOrEqual(messageSize);
-          expect(dec.push(m, c.sink)).toBeUndefined();
-        }
+        const done = sendAll(enc, dec, c, frames, 4);
         expect(done).toEqual(frames.map((_, i) => i));
         expect(c.frames.map((f) => Buffer.from(f).toString('hex'))).toEqual(frames.map((f) => Buffer.from(f).toString('hex')));
         expect(dec.bufferedBytes).toBe(0);
@@ -372,20 +383,10 @@ describe('FrameEncoder / FrameDecoder', () => {
           const dec = new FrameDecoder({ maxFrameSize: 1 << 20 });
           const c = collector();
           const frames = sizes.map((s, i) => frameOf(s, i));
-          const done: number[] = [];
-          frames.forEach((f, i) => {
-            enc.pushFrame(f, i);
+          // Interleave encoding with queueing, as a real send loop does.
+          const done = sendAll(enc, dec, c, frames, 3, (i) => {
             if (pingsAt.includes(i)) enc.pushControl(RecordKind.Ping);
-            // Interleave encoding with queueing, as a real send loop does.
-            if (i % 3 === 0) {
-              const m = enc.nextMessage(done);
-              if (m !== undefined) expect(dec.push(m, c.sink)).toBeUndefined();
-            }
           });
-          for (const m of drain(enc, done)) {
-            expect(m.byteLength).toBeLessThanOrEqual(messageSize);
-            expect(dec.push(m, c.sink)).toBeUndefined();
-          }
           expect(done).toEqual(frames.map((_, i) => i));
           expect(c.frames.length).toBe(frames.length);
           c.frames.forEach((f, i) => expect(Buffer.from(f).equals(Buffer.from(frames[i]!))).toBe(true));

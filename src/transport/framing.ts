@@ -37,6 +37,7 @@
  * layer) refuse the record with a `ProtocolError`, which resets the link, instead of rebuilding a wrong frame
  * (a wrong prefix passes it with probability 1/256, and the next record of the stream is checked again).
  */
+import { Slabs } from '../codec/slab.js';
 import { meshError, type MeshError } from '../errors.js';
 import { Queue } from './framing-queue.js';
 
@@ -524,7 +525,7 @@ export class FrameDecoder {
     const rest = len - SHARED_EXTRA;
     const size = common + rest;
     if (size > this.#maxFrameSize) return tooLarge(size, this.#maxFrameSize);
-    const frame = allocateFrame(size);
+    const frame = rebuilt.allocate(size);
     // Copy the prefix and hash it in one pass; the region is simply left unused if the check fails.
     let h = FNV_OFFSET;
     for (let i = 0; i < common; i++) {
@@ -640,25 +641,8 @@ export class FrameDecoder {
   }
 }
 
-/**
- * Frames rebuilt from a `FrameShared` record are cut from shared slabs (like the frames of `actors/wire.ts`): a
- * region is never reused, and a slab is freed once no frame of it is referenced.
- */
-const FRAME_SLAB = 64 * 1024;
-const OWN_FRAME = 4 * 1024;
-let frameSlab = new Uint8Array(0);
-let frameSlabUsed = 0;
-
-function allocateFrame(size: number): Uint8Array {
-  if (size > OWN_FRAME) return new Uint8Array(size);
-  if (frameSlabUsed + size > frameSlab.byteLength) {
-    frameSlab = new Uint8Array(FRAME_SLAB);
-    frameSlabUsed = 0;
-  }
-  const start = frameSlabUsed;
-  frameSlabUsed += size;
-  return frameSlab.subarray(start, start + size);
-}
+/** Frames rebuilt from `FrameShared` records are cut from 64 KiB slabs (see {@link Slabs}). */
+const rebuilt = new Slabs(64 * 1024, 4 * 1024);
 
 /**
  * A part of a frame to hold until the frame is complete: a copy when it is a small view into a larger message,
