@@ -20,12 +20,12 @@
  * | 0x11 | `Ping` | control: keep-alive |
  * | 0x12 | `Bye` | control: the sender is closing the link |
  *
- * Small frames queued in one tick share a message (coalescing); a frame larger than the space left is split into
- * `FrameStart` + `FrameContinue` records (chunking), except a small one (at most 1/8 of the message size), which
- * starts the next message instead, so every frame of a message is delivered with that message. Control records
- * go first in the next message, so a ping is never stuck behind a large frame in our own queue. The receiver
- * ({@link FrameDecoder}) validates everything, never throws, and never allocates more than it has actually
- * received, nor assembles a frame above its cap.
+ * Small frames queued in one tick share a message (coalescing), at most {@link MAX_FRAMES_PER_MESSAGE} of them; a
+ * frame larger than the space left is split into `FrameStart` + `FrameContinue` records (chunking), except a small
+ * one (at most 1/8 of the message size), which starts the next message instead, so every frame of a message is
+ * delivered with that message. Control records go first in the next message, so a ping is never stuck behind a
+ * large frame in our own queue. The receiver ({@link FrameDecoder}) validates everything, never throws, and never
+ * allocates more than it has actually received, nor assembles a frame above its cap.
  *
  * `FrameShared` is prefix compression between consecutive frames of one channel: the frames of a hot path start
  * alike (an actor call names its capability, type and handler before the fields that change, see
@@ -53,8 +53,6 @@ export const FRAMING_MAGIC = 0x6d;
 export const FRAMING_VERSION = 3;
 /** Bytes of the per-message header (magic + version). */
 export const MESSAGE_HEADER_BYTES = 2;
-/** Largest record header (kind + a 5-byte varint length). */
-export const MAX_RECORD_HEADER_BYTES = 6;
 /** Most bytes a `FrameShared` record takes from the previous frame. */
 export const MAX_SHARED = 127;
 /** Smallest message size the encoder accepts. */
