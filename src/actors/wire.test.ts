@@ -4,7 +4,8 @@ import { createMsgpackCodec, msgpackCodec } from '../codec/msgpack.js';
 import { isMeshError } from '../errors.js';
 import { shardFor } from '../placement/hash.js';
 import { Kind, MAX_ID_LENGTH, MAX_NAME_LENGTH, type Frame } from './protocol.js';
-import { decodeFrame, encodeFrame, varintSize, WIRE_MARKER, writeVarint } from './wire.js';
+import { varintSize, writeVarint } from '../codec/varint.js';
+import { decodeFrame, encodeFrame, WIRE_MARKER } from './wire.js';
 
 /** The error code `f` throws (`'none'` if it returns, `'untyped'` for anything but a MeshError). */
 function codeOf(f: () => unknown): string {

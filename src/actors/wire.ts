@@ -41,6 +41,7 @@
  */
 import type { Codec } from '../codec/types.js';
 import { Slabs } from '../codec/slab.js';
+import { varintSize, writeVarint } from '../codec/varint.js';
 import { meshError, type MeshError } from '../errors.js';
 import { asFrame, Kind, MAX_ID_LENGTH, MAX_NAME_LENGTH, type Frame } from './protocol.js';
 
@@ -79,7 +80,6 @@ function copyOut(bytes: Uint8Array, start: number, length: number): Uint8Array {
 
 /** Strings up to this length are measured and written by hand; longer ones go through `TextEncoder`. */
 const SHORT_STRING = 64;
-const TWO_32 = 0x100000000;
 
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -385,28 +385,6 @@ function writeStr(out: Uint8Array, pos: number, s: string, byteLength: number): 
 
 function writeAscii(out: Uint8Array, pos: number, s: string): void {
   for (let i = 0; i < s.length; i++) out[pos + i] = s.charCodeAt(i);
-}
-
-/** Bytes of `n` (a safe non-negative integer) as a varint. */
-export function varintSize(n: number): number {
-  if (n < 0x80) return 1;
-  if (n < 0x4000) return 2;
-  if (n < 0x200000) return 3;
-  if (n < 0x10000000) return 4;
-  if (n < 0x800000000) return 5;
-  if (n < 0x40000000000) return 6;
-  if (n < 0x2000000000000) return 7;
-  return 8;
-}
-
-/** Writes `n` (a safe non-negative integer) as a varint at `pos`; returns the position after it. */
-export function writeVarint(out: Uint8Array, pos: number, n: number): number {
-  while (n >= 0x80) {
-    out[pos++] = (n & 0x7f) | 0x80; // & keeps the low 7 bits of any integer (2^32 is a multiple of 128)
-    n = n < TWO_32 ? n >>> 7 : Math.floor(n / 128);
-  }
-  out[pos++] = n;
-  return pos;
 }
 
 // ------------------------------------------------------------------ decoding

@@ -38,6 +38,7 @@
  * (a wrong prefix passes it with probability 1/256, and the next record of the stream is checked again).
  */
 import { Slabs } from '../codec/slab.js';
+import { varintSize, writeVarint } from '../codec/varint.js';
 import { meshError, type MeshError } from '../errors.js';
 import { Queue } from './framing-queue.js';
 
@@ -97,11 +98,6 @@ const SHORT_COPY = 128;
 /** Largest record length (and frame size) the format carries. */
 const MAX_RECORD_LENGTH = 0xffffffff;
 
-/** Bytes of a varint of `n` (0 <= n < 2^32). */
-function varintSize(n: number): number {
-  return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
-}
-
 /** Bytes of a record header for a body of `length` bytes. */
 function headerSize(length: number): number {
   return 1 + varintSize(length);
@@ -116,13 +112,13 @@ function largestBody(space: number): number {
 
 /** Writes a record header at `pos`; returns the position of the body. */
 function writeHeader(out: Uint8Array, pos: number, kind: number, length: number): number {
-  out[pos++] = kind;
-  while (length >= 0x80) {
-    out[pos++] = (length & 0x7f) | 0x80;
-    length >>>= 7;
-  }
-  out[pos++] = length;
-  return pos;
+  out[pos] = kind;
+  return writeVarint(out, pos + 1, length);
+}
+
+/** Bytes of the record carrying a whole frame of `length` bytes that shares `common` bytes with the previous one. */
+function frameRecordSize(length: number, common: number): number {
+  return common > 0 ? headerSize(length - common + SHARED_EXTRA) + SHARED_EXTRA + length - common : headerSize(length) + length;
 }
 
 const FNV_OFFSET = 0x811c9dc5;
@@ -293,10 +289,11 @@ export class FrameEncoder<T> {
         const p = this.#frames.at(i);
         if (p === undefined) break;
         const length = p.byteLength;
-        const common = prev === undefined ? 0 : commonPrefix(prev, p);
-        const need = common >= MIN_SHARED ? headerSize(length - common + SHARED_EXTRA) + SHARED_EXTRA + length - common : headerSize(length) + length;
+        const found = prev === undefined ? 0 : commonPrefix(prev, p);
+        const common = found >= MIN_SHARED ? found : 0;
+        const need = frameRecordSize(length, common);
         if (need <= space) {
-          shared.push(common >= MIN_SHARED ? common : 0);
+          shared.push(common);
           checks.push(commonCheck);
           whole++;
           space -= need;
@@ -312,25 +309,13 @@ export class FrameEncoder<T> {
         const records = controls + (contLen > 0 ? 1 : 0) + whole;
         if (records > 0 && headerSize(length) + length <= this.#messageSize / SPLIT_SMALL_DIVISOR) break;
         startLen = room;
-        space = 0;
+        space -= headerSize(START_EXTRA + room) + START_EXTRA + room;
         break;
       }
     }
     if (controls === 0 && contLen === 0 && whole === 0 && startLen === 0) return undefined;
-    let size = MESSAGE_HEADER_BYTES;
-    for (let c = 0; c < controls; c++) {
-      const length = this.#control[c]!.body.byteLength;
-      size += headerSize(length) + length;
-    }
-    if (contLen > 0) size += headerSize(contLen) + contLen;
-    for (let w = 0, i = contLen > 0 ? 1 : 0; w < whole; w++, i++) {
-      const length = this.#frames.at(i)!.byteLength;
-      const common = shared[w]!;
-      size += common > 0 ? headerSize(length - common + SHARED_EXTRA) + SHARED_EXTRA + length - common : headerSize(length) + length;
-    }
-    if (startLen > 0) size += headerSize(START_EXTRA + startLen) + START_EXTRA + startLen;
-
-    const out = new Uint8Array(size);
+    // Every planned record was subtracted from `space` at its exact size.
+    const out = new Uint8Array(this.#messageSize - space);
     out[0] = FRAMING_MAGIC;
     out[1] = FRAMING_VERSION;
     let pos = MESSAGE_HEADER_BYTES;
